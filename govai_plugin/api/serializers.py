@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+
+from rest_framework import serializers
+
+from govai_plugin.conf import govai_settings
+from govai_plugin.models import Collection, Document
+from govai_plugin.services.search import MODES
+
+
+class CollectionSerializer(serializers.ModelSerializer):
+    documents = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Collection
+        fields = ["slug", "name", "description", "documents", "created_at"]
+        read_only_fields = ["documents", "created_at"]
+
+    def get_documents(self, obj) -> int:
+        return obj.documents.filter(is_current=True).count()
+
+
+class CollectionCreateSerializer(serializers.Serializer):
+    slug = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uid", read_only=True)
+    collection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    chunks = serializers.IntegerField(source="chunk_count", read_only=True)
+    supersedes = serializers.UUIDField(source="supersedes.uid", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Document
+        fields = [
+            "id", "collection", "source_key", "version", "title", "content_hash", "media_type", "language",
+            "size_bytes", "metadata", "effective_from", "effective_to", "is_current", "supersedes",
+            "superseded_at", "chunks", "created_at",
+        ]
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object, given as JSON or (in multipart forms) as a JSON string."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError:
+                raise serializers.ValidationError("Must be a JSON object.") from None
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        if len(json.dumps(data)) > 20_000:
+            raise serializers.ValidationError("Too large (at most 20,000 characters of JSON).")
+        return data
+
+
+class DocumentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    language = serializers.CharField(max_length=16, required=False)
+    effective_from = serializers.DateField(required=False)
+    effective_to = serializers.DateField(required=False)
+    metadata = JSONObjectField(required=False, default=dict)
+
+    def validate(self, attrs):
+        start, end = attrs.get("effective_from"), attrs.get("effective_to")
+        if start and end and end < start:
+            raise serializers.ValidationError({"effective_to": "Must not be before effective_from."})
+        return attrs
+
+
+class IngestOutcomeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "new_version", "unchanged", "failed"])
+    document = serializers.UUIDField(allow_null=True, source="document.uid", default=None)
+    version = serializers.IntegerField(allow_null=True, source="document.version", default=None)
+    chunks = serializers.IntegerField()
+    message = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class SearchRequestSerializer(serializers.Serializer):
+    query = serializers.CharField(trim_whitespace=True, allow_blank=True)
+    collections = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
+    mode = serializers.ChoiceField(choices=MODES, required=False)
+    top_k = serializers.IntegerField(required=False, min_value=1)
+    languages = serializers.ListField(child=serializers.CharField(max_length=16), required=False, default=list, max_length=20)
+    metadata = JSONObjectField(required=False, default=dict)
+    in_force_on = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate_top_k(self, value):
+        limit = govai_settings.RETRIEVAL["MAX_TOP_K"]
+        if value > limit:
+            raise serializers.ValidationError(f"At most {limit}.")
+        return value
+
+
+class PassageLocationSerializer(serializers.Serializer):
+    """Where a passage is: enough for a caseworker to open the exact place."""
+
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.UUIDField()
+    document_title = serializers.CharField()
+    document_version = serializers.IntegerField()
+    heading_path = serializers.CharField(allow_blank=True)
+    page = serializers.IntegerField(allow_null=True)
+    char_start = serializers.IntegerField()
+    char_end = serializers.IntegerField()
+
+
+class SearchHitSerializer(PassageLocationSerializer):
+    collection = serializers.CharField()
+    text = serializers.CharField()
+    score = serializers.FloatField()
+    dense_rank = serializers.IntegerField(allow_null=True)
+    fulltext_rank = serializers.IntegerField(allow_null=True)
+    dense_similarity = serializers.FloatField(allow_null=True)
+    fulltext_score = serializers.FloatField(allow_null=True)
+    language = serializers.CharField(allow_blank=True)
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    mode = serializers.CharField()
+    hits = SearchHitSerializer(many=True)
+
+
+class AnswerRequestSerializer(serializers.Serializer):
+    question = serializers.CharField(trim_whitespace=True, allow_blank=True)
+    collections = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
+    use_case = serializers.CharField(max_length=64, required=False)
+    case_context = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    mode = serializers.ChoiceField(choices=MODES, required=False)
+    languages = serializers.ListField(child=serializers.CharField(max_length=16), required=False, default=list, max_length=20)
+    metadata = JSONObjectField(required=False, default=dict)
+    in_force_on = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class AnswerSourceSerializer(PassageLocationSerializer):
+    number = serializers.IntegerField()
+    collection = serializers.CharField()
+    text = serializers.CharField()
+
+
+class CitationSerializer(PassageLocationSerializer):
+    marker = serializers.CharField()
+    number = serializers.IntegerField()
+
+
+class AnswerJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="uid")
+    status = serializers.CharField()
+    use_case = serializers.CharField()
+    question = serializers.CharField()
+    answer = serializers.CharField(source="answer_text", allow_blank=True)
+    partial_answer = serializers.CharField(source="partial_text", allow_blank=True)
+    label = serializers.SerializerMethodField()
+    citations = CitationSerializer(many=True)
+    sources = AnswerSourceSerializer(many=True)
+    abstain_reason = serializers.CharField(allow_blank=True)
+    abstain_detail = serializers.CharField(allow_blank=True)
+    findings = serializers.JSONField()
+    error = serializers.CharField(allow_blank=True)
+    model = serializers.CharField(allow_blank=True)
+    prompt_version = serializers.CharField(allow_blank=True)
+    prompt_tokens = serializers.IntegerField(allow_null=True)
+    completion_tokens = serializers.IntegerField(allow_null=True)
+    attempts = serializers.IntegerField()
+    timings = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_label(self, obj) -> str:
+        return govai_settings.ANSWERS["LABEL"]
+
+    def get_timings(self, obj) -> dict[str, float | None]:
+        return obj.timings()
+
+
+class AnswerAcceptedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    url = serializers.CharField()
+    stream_url = serializers.CharField()

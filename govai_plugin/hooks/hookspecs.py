@@ -1,0 +1,213 @@
+"""Every hook of the govai pipeline, in the order a request meets them.
+
+Rules for plugin authors:
+
+* ``firstresult`` hooks stop at the first implementation that returns
+  something other than ``None``; built-in plugins are ``trylast``, so yours win.
+  Return ``None`` to let the next implementation (eventually the default) act.
+* Collecting hooks call every implementation and gather the results.
+* New arguments are only ever appended; implement only the ones you need.
+
+Each hook is documented in docs/hooks.md and tested in tests/hooks/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govai_plugin.hooks import hookspec
+from govai_plugin.types import (
+    AdapterSpec,
+    ChunkDraft,
+    ExtractedDocument,
+    ExtractionResult,
+    Generation,
+    GenerationParams,
+    GuardFinding,
+    OutputFinding,
+    Prompt,
+    SearchHit,
+    SearchQuery,
+    SourceFile,
+    UseCase,
+)
+
+# ---------------------------------------------------------------------------
+# Ingestion
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def govai_extract_text(source: SourceFile) -> ExtractionResult | None:
+    """Turn the raw bytes of a file into text with its structure.
+
+    Fires once per file being ingested, before chunking.
+
+    :param source: the file's name, bytes and lower-case extension.
+    :returns: an :class:`ExtractionResult` with one document (or several, for a
+        corpus file), or ``None`` if this plugin does not handle the format.
+    :raises govai_plugin.exceptions.ExtractionError: the file is corrupt,
+        empty, encrypted or too large; the ingest service names the file.
+    """
+
+
+@hookspec(firstresult=True)
+def govai_chunk_document(
+    document: ExtractedDocument, size: int, overlap: int
+) -> list[ChunkDraft] | None:
+    """Split an extracted document into passages to embed and cite.
+
+    Fires once per document after extraction.
+
+    :param document: the extracted text and its blocks.
+    :param size: the configured maximum chunk size in characters.
+    :param overlap: characters to repeat between pieces of a split section.
+    :returns: chunks whose ``text`` equals ``document.text[char_start:char_end]``,
+        or ``None`` to leave chunking to the next plugin.
+    """
+
+
+@hookspec(firstresult=True)
+def govai_embed_texts(texts: list[str], purpose: str) -> list[list[float]] | None:
+    """Embed texts as vectors of the configured dimension.
+
+    Fires for each batch of chunks during ingestion (``purpose="document"``)
+    and once per dense or hybrid search (``purpose="query"``).
+
+    :param texts: the texts, at most the configured batch size.
+    :param purpose: ``"document"`` or ``"query"`` (some models embed them differently).
+    :returns: one vector per text, in order, or ``None`` if this plugin is not
+        the configured embedding backend.
+    :raises govai_plugin.exceptions.EmbeddingError: the model failed.
+    :raises govai_plugin.exceptions.EmbeddingServiceUnavailable: a remote
+        service is down or slow (retryable).
+    """
+
+
+# ---------------------------------------------------------------------------
+# Retrieval
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def govai_retrieve(query: SearchQuery, embedding: list[float] | None) -> list[SearchHit] | None:
+    """Find the passages that answer a query.
+
+    Fires once per search or question, after the input guard.
+
+    :param query: the query with already-authorised collection ids, mode,
+        filters and depths.
+    :param embedding: the query vector for dense and hybrid modes, else ``None``.
+    :returns: hits best first, at most ``query.candidates``, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def govai_rerank(query: SearchQuery, hits: list[SearchHit]) -> list[SearchHit] | None:
+    """Reorder retrieved passages, e.g. with a cross-encoder.
+
+    Fires once per search after :func:`govai_retrieve`.
+
+    :param query: the search query.
+    :param hits: the retrieved hits, best first.
+    :returns: the hits in a new order (a subset is allowed), or ``None`` to
+        keep the retrieval order.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Asking
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def govai_guard_input(text: str, context: dict[str, Any]) -> list[GuardFinding] | None:
+    """Inspect text before it is used for retrieval or sent to the model.
+
+    Fires for every question and every piece of case context. All
+    implementations run; their findings are combined. Findings with a
+    ``replacement`` are applied (pseudonymisation); any finding with
+    ``block=True`` refuses the input.
+
+    :param text: the text as the caller sent it.
+    :param context: what is known about the request (``kind``: ``"question"``
+        or ``"context"``; ``names``: person names from the case, if any).
+    :returns: findings, or ``None`` / ``[]`` when there is nothing to report.
+    """
+
+
+@hookspec(firstresult=True)
+def govai_build_prompt(
+    use_case: UseCase, question: str, sources: list[SearchHit], context: dict[str, Any]
+) -> Prompt | None:
+    """Build the chat messages for the model from a use case and sources.
+
+    Fires once per question, after retrieval.
+
+    :param use_case: the use case's templates and version.
+    :param question: the guarded (pseudonymised) question.
+    :param sources: the passages to number ``[1]``, ``[2]``, ... in the prompt.
+    :param context: guarded case context (``case``: text), may be empty.
+    :returns: a :class:`Prompt`, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def govai_generate(prompt: Prompt, params: GenerationParams) -> Generation | None:
+    """Generate the answer text on a text-generation server.
+
+    Fires once per question inside a Celery worker.
+
+    :param prompt: the messages to send.
+    :param params: token budget, temperature, timeout and an optional
+        ``on_token`` callback for streaming.
+    :returns: the generation, or ``None``.
+    :raises govai_plugin.exceptions.GenerationUnavailable: the server is down,
+        timed out or answered 5xx (retryable).
+    :raises govai_plugin.exceptions.GenerationError: the server answered
+        with something unusable.
+    """
+
+
+@hookspec
+def govai_check_output(
+    answer: str, sources: list[SearchHit], context: dict[str, Any]
+) -> list[OutputFinding] | None:
+    """Check a generated answer against its sources.
+
+    Fires once per answer after generation. All implementations run; checks
+    that return ``replacement_text`` are applied in turn, each seeing the
+    text the previous one produced.
+
+    :param answer: the generated text (placeholders not yet restored).
+    :param sources: the numbered sources the prompt contained.
+    :param context: request details (``use_case``, ...).
+    :returns: findings, or ``None`` / ``[]``.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def govai_register_adapters() -> list[AdapterSpec] | None:
+    """Declare integrations (X-Road, registries, case systems) a plugin offers.
+
+    Fires when the plugin manager is built and when adapters are listed.
+
+    :returns: adapter specs; names must be unique across plugins.
+    """
+
+
+@hookspec
+def govai_register_use_cases() -> list[UseCase] | None:
+    """Declare use cases (prompt templates with an output shape).
+
+    Fires when use cases are looked up. A use case whose slug another plugin
+    already registered replaces it when the other plugin runs earlier
+    (non-default plugins run before the ``trylast`` defaults).
+
+    :returns: use cases.
+    """

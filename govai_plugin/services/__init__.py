@@ -1,0 +1,1 @@
+"""Use cases as plain functions. This is the only package that calls hooks."""

@@ -1,0 +1,239 @@
+"""Grounded answers: ``ask()`` retrieves and enqueues; ``run_generation()`` runs in a Celery worker.
+
+ask():  guard input → retrieve (the client's collections only) → abstain if no passage
+        is similar enough → build the prompt from the use case with numbered sources →
+        store the job → enqueue generation after the transaction commits.
+run_generation(): generate on the text-generation server (streaming into the job
+        row) → output checks → resolve [n] markers to passages → abstain if the model
+        says the sources do not cover the question or conflict → record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from govai_plugin.conf import govai_settings
+from govai_plugin.exceptions import GovAIError, InvalidRequest, RetryableError
+from govai_plugin.hooks.manager import get_hooks
+from govai_plugin.models import AnswerJob, ApiClient
+from govai_plugin.services.search import build_query, run_query
+from govai_plugin.types import GenerationParams, Prompt, SearchHit
+
+logger = logging.getLogger(__name__)
+
+INSUFFICIENT = "INSUFFICIENT_SOURCES:"
+CONFLICTING = "CONFLICTING_SOURCES:"
+CITATION = re.compile(r"\[(\d{1,3})\]")
+_PARTIAL_EVERY = 0.25  # seconds between streamed-text writes to the job row
+
+
+def ask(
+    question: str,
+    *,
+    client: ApiClient | None = None,
+    actor: str = "",
+    collections: list[str] | None = None,
+    use_case: str | None = None,
+    case_context: str = "",
+    mode: str | None = None,
+    languages: list[str] | tuple[str, ...] = (),
+    metadata: dict[str, Any] | None = None,
+    in_force_on: dt.date | None = None,
+    enqueue: bool = True,
+) -> AnswerJob:
+    """Validate, retrieve and queue an answer; returns the job (already final if it abstained)."""
+    cfg = govai_settings.ANSWERS
+    hooks = get_hooks()
+    use_case = use_case or cfg["DEFAULT_USE_CASE"]
+    cases = hooks.use_cases()
+    if use_case not in cases:
+        raise InvalidRequest(f"Unknown use case {use_case!r}; use one of {', '.join(sorted(cases))}.")
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidRequest("The question is empty.")
+    question = question.strip()
+    if len(question) > cfg["MAX_QUESTION_CHARS"]:
+        raise InvalidRequest(f"The question has {len(question):,} characters; the limit is {cfg['MAX_QUESTION_CHARS']:,}.")
+    if len(case_context or "") > cfg["MAX_CONTEXT_CHARS"]:
+        raise InvalidRequest(f"The case context is longer than {cfg['MAX_CONTEXT_CHARS']:,} characters.")
+    question = _guarded(hooks, question, {"kind": "question"})
+    case_context = _guarded(hooks, case_context, {"kind": "context"}) if case_context else ""
+
+    query = build_query(
+        question, client=client, collections=collections, mode=mode, top_k=cfg["TOP_K"],
+        languages=languages, metadata=metadata, in_force_on=in_force_on,
+    )
+    started = time.perf_counter()
+    hits = run_query(query).hits
+    retrieval_ms = (time.perf_counter() - started) * 1000
+    job = AnswerJob(
+        client=client,
+        actor=actor or (f"api:{client.name}" if client else "local"),
+        use_case=use_case,
+        question=question,
+        case_context=case_context,
+        collection_ids=list(query.collection_ids),
+        search={
+            "mode": query.mode, "languages": list(query.languages), "metadata": query.metadata,
+            "in_force_on": in_force_on.isoformat() if in_force_on else None,
+        },
+        retrieval_ms=retrieval_ms,
+    )
+    best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
+    if not query.collection_ids:
+        _abstain(job, "outside_collections", "You may not read any collection that could answer this.")
+    elif not hits or (query.mode != "fulltext" and best < cfg["MIN_SIMILARITY"]):
+        _abstain(job, "no_source", f"No passage in the collections you may use is close enough to the question (best similarity {best:.2f}).")
+    else:
+        prompt = hooks.build_prompt(cases[use_case], question, hits, {"case": case_context})
+        job.sources = [_source(n, h) for n, h in enumerate(prompt.sources, start=1)]
+        job.prompt_messages = prompt.messages
+        job.prompt_version = prompt.template_version
+        job.save()
+        if enqueue:
+            from govai_plugin.tasks import generate_answer
+
+            transaction.on_commit(lambda: generate_answer.delay(job.pk))
+    logger.info("answer_queued job=%s status=%s hits=%d best=%.3f", job.uid, job.status, len(hits), best)
+    return job
+
+
+def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJob | None:
+    """Generate and post-process one job. Idempotent: a finished job is left alone.
+
+    Raises :class:`RetryableError` when the server failed transiently and this was not
+    the last attempt (Celery retries); records the error as final otherwise.
+    """
+    job = AnswerJob.objects.filter(pk=job_id).first()
+    if job is None or job.is_final:
+        return job
+    now = timezone.now()
+    AnswerJob.objects.filter(pk=job.pk).update(
+        status=AnswerJob.Status.RUNNING, started_at=job.started_at or now, attempts=attempt, partial_text=""
+    )
+    job.refresh_from_db()
+    hooks = get_hooks()
+    cfg = govai_settings.LLM
+    streamed: list[str] = []
+    last_write = [time.monotonic()]
+
+    def on_token(piece: str) -> None:
+        if not streamed:
+            AnswerJob.objects.filter(pk=job.pk, first_token_at__isnull=True).update(first_token_at=timezone.now())
+        streamed.append(piece)
+        if time.monotonic() - last_write[0] >= _PARTIAL_EVERY:
+            AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING).update(partial_text="".join(streamed))
+            last_write[0] = time.monotonic()
+
+    prompt = Prompt(messages=job.prompt_messages, use_case=job.use_case, template_version=job.prompt_version)
+    params = GenerationParams(max_tokens=cfg["MAX_TOKENS"], temperature=cfg["TEMPERATURE"], timeout=cfg["TIMEOUT"], on_token=on_token)
+    try:
+        generation = hooks.generate(prompt, params)
+    except RetryableError as exc:
+        logger.warning("generation_failed job=%s attempt=%d retryable=1 error=%s", job.uid, attempt, exc)
+        if not last_attempt:
+            AnswerJob.objects.filter(pk=job.pk).update(status=AnswerJob.Status.QUEUED, error=f"attempt {attempt}: {exc}")
+            raise
+        return _fail(job, f"The text-generation server failed {attempt} times; last error: {exc}")
+    except GovAIError as exc:  # GenerationError, ConfigurationError: retrying will not help
+        logger.warning("generation_failed job=%s attempt=%d retryable=0 error=%s", job.uid, attempt, exc)
+        return _fail(job, str(exc))
+    except Exception as exc:  # a plugin's bug must not leave the job "running" for ever
+        logger.exception("generation_crashed job=%s attempt=%d", job.uid, attempt)
+        return _fail(job, f"Unexpected error in text generation: {type(exc).__name__}: {exc}")
+
+    hits = [_hit(s) for s in job.sources]
+    text, findings = hooks.check_output(generation.text.strip(), hits, {"use_case": job.use_case})
+    updates: dict[str, Any] = {
+        "model": generation.model[:200],
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "partial_text": "",
+        "finished_at": timezone.now(),
+        "findings": [{"kind": f.kind, "message": f.message, "severity": f.severity} for f in findings],
+        "error": "",
+    }
+    reason = _model_abstention(text)
+    if reason:
+        updates.update(status=AnswerJob.Status.ABSTAINED, abstain_reason=reason[0], abstain_detail=reason[1], answer_text="")
+    else:
+        citations = _citations(text, job.sources)
+        if not citations:
+            updates["findings"].append({"kind": "uncited", "message": "the answer cites no source", "severity": "warning"})
+        updates.update(status=AnswerJob.Status.SUCCEEDED, answer_text=text, citations=citations)
+    # Only the run that still holds the job records its result (a redelivered duplicate does not).
+    AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING, attempts=attempt).update(**updates)
+    job.refresh_from_db()
+    logger.info("answer_done job=%s status=%s tokens=%s", job.uid, job.status, job.completion_tokens)
+    return job
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _guarded(hooks, text: str, context: dict[str, Any]) -> str:
+    findings = hooks.guard_input(text, context)
+    blocking = [f for f in findings if f.block]
+    if blocking:
+        raise InvalidRequest(f"The {context['kind']} was refused: {blocking[0].message}")
+    # Replacements (pseudonymisation) from the end backwards so offsets stay valid.
+    for finding in sorted((f for f in findings if f.replacement is not None), key=lambda f: f.start, reverse=True):
+        text = text[: finding.start] + finding.replacement + text[finding.end :]
+    return text
+
+
+def _abstain(job: AnswerJob, reason: str, detail: str) -> None:
+    job.status = AnswerJob.Status.ABSTAINED
+    job.abstain_reason = reason
+    job.abstain_detail = detail
+    job.finished_at = timezone.now()
+    job.save()
+
+
+def _fail(job: AnswerJob, message: str) -> AnswerJob:
+    AnswerJob.objects.filter(pk=job.pk).update(status=AnswerJob.Status.FAILED, error=message, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def _model_abstention(text: str) -> tuple[str, str] | None:
+    head = text.lstrip()
+    if head.upper().startswith(INSUFFICIENT):
+        return "sources_do_not_cover", head[len(INSUFFICIENT):].strip()
+    if head.upper().startswith(CONFLICTING):
+        return "sources_conflict", head[len(CONFLICTING):].strip()
+    return None
+
+
+def _source(number: int, hit: SearchHit) -> dict[str, Any]:
+    return {
+        "number": number, "chunk_id": hit.chunk_id, "document_id": hit.document_id, "document_title": hit.document_title,
+        "document_version": hit.document_version, "collection": hit.collection, "heading_path": hit.heading_path,
+        "page": hit.page, "char_start": hit.char_start, "char_end": hit.char_end, "text": hit.text, "score": hit.score,
+        "dense_similarity": hit.dense_similarity, "language": hit.language,
+    }
+
+
+def _hit(source: dict[str, Any]) -> SearchHit:
+    return SearchHit(
+        chunk_id=source["chunk_id"], document_id=source["document_id"], document_title=source["document_title"],
+        document_version=source["document_version"], collection=source["collection"], heading_path=source["heading_path"],
+        page=source["page"], char_start=source["char_start"], char_end=source["char_end"], text=source["text"],
+        score=source["score"], dense_similarity=source.get("dense_similarity"), language=source.get("language", ""),
+    )
+
+
+def _citations(text: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each cited marker once, in order of first use, resolved to its passage."""
+    seen: list[int] = []
+    for match in CITATION.finditer(text):
+        number = int(match.group(1))
+        if 1 <= number <= len(sources) and number not in seen:
+            seen.append(number)
+    return [{k: v for k, v in sources[n - 1].items() if k != "text"} | {"marker": f"[{n}]"} for n in seen]

@@ -1,0 +1,426 @@
+"""Ingestion: extract → chunk → embed → store, one transaction per document.
+
+Idempotent: the same bytes again change nothing; changed bytes under the same
+name become a new version and the previous one is marked superseded (its
+chunks stay, for "in force on date D" questions); deleting removes chunks.
+A failure in one document never stops the others and never leaves chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from django.contrib.postgres.search import SearchVector
+from django.db import DatabaseError, transaction
+from django.db.models import Value
+from django.utils import timezone
+
+from govai_plugin.conf import govai_settings
+from govai_plugin.exceptions import (
+    CorruptDocument,
+    DocumentTooLarge,
+    EmptyDocument,
+    EncryptedDocument,
+    ExtractionError,
+    GovAIError,
+    IngestionError,
+    UnsupportedFormat,
+)
+from govai_plugin.hooks.manager import get_hooks
+from govai_plugin.models import Chunk, Collection, Document
+from govai_plugin.types import ChunkDraft, ExtractedDocument, SourceFile
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["created", "new_version", "unchanged", "failed"]
+
+_ERROR_KINDS: dict[str, type[IngestionError]] = {
+    "corrupt": CorruptDocument,
+    "empty": EmptyDocument,
+    "encrypted": EncryptedDocument,
+    "too_large": DocumentTooLarge,
+    "unsupported_format": UnsupportedFormat,
+}
+
+
+@dataclass
+class IngestOutcome:
+    """What happened to one document (one file, or one record of a corpus file)."""
+
+    source: str
+    status: Status
+    document: Document | None = None
+    chunks: int = 0
+    message: str = ""
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[IngestOutcome] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failed(self) -> list[IngestOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def chunks(self) -> int:
+        return sum(o.chunks for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    language: str | None = None
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    actor: str = ""
+
+
+def embedding_input(title: str, heading_path: str, text: str) -> str:
+    """What gets embedded: the passage with its title and headings as context."""
+    context = " > ".join(part for part in (title, heading_path) if part)
+    return f"{context}\n\n{text}" if context else text
+
+
+def ingest_bytes(
+    collection: Collection, name: str, content: bytes, *, source: str = "", options: IngestOptions | None = None
+) -> list[IngestOutcome]:
+    """Ingest one file's bytes. Returns one outcome per document it holds."""
+    key = os.path.basename(name) or name
+    outcomes, plans = _prepare(collection, key, content, source or name, options or IngestOptions())
+    return _log_failures(outcomes + _finish(collection, plans))
+
+
+def ingest_paths(
+    collection: Collection,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    options: IngestOptions | None = None,
+    on_file: Callable[[Path, list[IngestOutcome]], None] | None = None,
+) -> IngestReport:
+    """Ingest files and folders (recursively, in name order).
+
+    Passages of consecutive files are embedded together in full batches (many
+    policy files are only a few passages long); each document is still stored
+    in its own transaction.
+    """
+    options = options or IngestOptions()
+    report = IngestReport()
+    group: list[tuple[Path, list[IngestOutcome], list[_Plan]]] = []
+    budget = govai_settings.EMBEDDINGS["BATCH_SIZE"] * 8
+
+    def flush() -> None:
+        finished = iter(_finish(collection, [plan for _, _, plans in group for plan in plans]))
+        for path, outcomes, plans in group:
+            file_outcomes = _log_failures(outcomes + [next(finished) for _ in plans])
+            report.outcomes.extend(file_outcomes)
+            if on_file:
+                on_file(path, file_outcomes)
+        group.clear()
+
+    for path, key in expand_paths_with_keys(paths):
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            failed = IngestOutcome(key, "failed", message=f"cannot be read: {exc.strerror or exc}", reason="unreadable")
+            group.append((path, [failed], []))
+        else:
+            group.append((path, *_prepare(collection, key, content, str(path), options)))
+        if sum(len(p.drafts) for _, _, plans in group for p in plans) >= budget:
+            flush()
+    flush()
+    return report
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    return [path for path, _ in expand_paths_with_keys(paths)]
+
+
+def expand_paths_with_keys(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, str]]:
+    """Files to ingest with their document keys.
+
+    A file named directly is keyed by its name; a file found in a folder by its
+    path relative to that folder ("en/faq.md"), so equal names in different
+    sub-folders stay different documents.
+    """
+    files: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files.extend((p, p.relative_to(path).as_posix()) for p in found)
+        else:
+            files.append((path, path.name))
+    return files
+
+
+def delete_document(document: Document) -> int:
+    """Delete a document with every version of it and their chunks; returns versions removed."""
+    with transaction.atomic():
+        versions = Document.objects.filter(collection_id=document.collection_id, source_key=document.source_key)
+        count = versions.count()
+        versions.update(supersedes=None)
+        versions.delete()
+    logger.info("document_deleted collection=%s source_key=%s versions=%d", document.collection_id, document.source_key, count)
+    return count
+
+
+# -- internals -------------------------------------------------------------------
+
+
+def _prepare(
+    collection: Collection, name: str, content: bytes, source: str, options: IngestOptions
+) -> tuple[list[IngestOutcome], list[_Plan]]:
+    """Extract and chunk one file: outcomes for what is already decided, plans for the rest.
+
+    ``name`` is the file's document key (its name, or its path inside an ingested folder).
+    """
+    display = name
+    limit = govai_settings.INGESTION["MAX_DOCUMENT_BYTES"]
+    try:
+        if len(content) > limit:
+            raise DocumentTooLarge(display, f"{len(content):,} bytes is more than the limit of {limit:,} bytes")
+        extension = Path(display).suffix.lower()
+        try:
+            result = get_hooks().extract_text(SourceFile(name=Path(display).name, content=content, extension=extension))
+        except ExtractionError as exc:
+            raise _ERROR_KINDS.get(exc.kind, CorruptDocument)(display, str(exc)) from exc
+    except IngestionError as exc:
+        return [IngestOutcome(display, "failed", message=exc.message, reason=exc.reason)], []
+
+    outcomes = [
+        IngestOutcome(f"{display} {where}", "failed", message=message, reason="invalid_record")
+        for where, message in result.errors
+    ]
+    multi = len(result.documents) > 1 or any(d.key for d in result.documents)
+    plans: list[_Plan] = []
+    for extracted in result.documents:
+        label = f"{display} (_id {extracted.key})" if extracted.key else display
+        digest = _record_hash(extracted) if multi else hashlib.sha256(content).hexdigest()
+        size = len(extracted.text.encode()) if multi else len(content)
+        try:
+            planned = _plan(collection, extracted, extracted.key or display, digest, size, source, options, label)
+        except IngestionError as exc:
+            planned = IngestOutcome(label, "failed", message=exc.message, reason=exc.reason)
+        if isinstance(planned, IngestOutcome):
+            outcomes.append(planned)
+        else:
+            plans.append(planned)
+    return outcomes, plans
+
+
+def _finish(collection: Collection, plans: list[_Plan]) -> list[IngestOutcome]:
+    """Embed the planned documents' passages together, then store each document."""
+    try:
+        _embed_plans(plans)
+    except GovAIError as exc:
+        return [IngestOutcome(p.label, "failed", message=f"embedding failed: {exc}", reason="embedding") for p in plans]
+    outcomes = []
+    for plan in plans:
+        try:
+            outcomes.append(_store(collection, plan))
+        except GovAIError as exc:
+            outcomes.append(IngestOutcome(plan.label, "failed", message=str(exc), reason="error"))
+        except DatabaseError as exc:
+            # The transaction rolled back: no document row and no chunks remain.
+            message = f"the database refused it: {str(exc).splitlines()[0][:300]}"
+            outcomes.append(IngestOutcome(plan.label, "failed", message=message, reason="database"))
+    return outcomes
+
+
+def _log_failures(outcomes: list[IngestOutcome]) -> list[IngestOutcome]:
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            logger.warning("ingest_failed source=%s reason=%s message=%s", outcome.source, outcome.reason, outcome.message)
+    return outcomes
+
+
+def _record_hash(extracted: ExtractedDocument) -> str:
+    canonical = json.dumps(
+        {"_id": extracted.key, "title": extracted.title, "text": extracted.text, "metadata": extracted.metadata},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _parse_date(value: Any, label: str, field_name: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise IngestionError(label, f"{field_name} {value!r} is not a date (use YYYY-MM-DD)") from exc
+
+
+@dataclass
+class _Plan:
+    """A document ready to store once its passages are embedded."""
+
+    label: str
+    source_key: str
+    digest: str
+    size: int
+    source: str
+    extracted: ExtractedDocument
+    language: str
+    ts_config: str
+    metadata: dict[str, Any]
+    effective_from: dt.date | None
+    effective_to: dt.date | None
+    actor: str
+    drafts: list[ChunkDraft]
+    vectors: list[list[float]] = field(default_factory=list)
+
+
+def _plan(
+    collection: Collection,
+    extracted: ExtractedDocument,
+    source_key: str,
+    digest: str,
+    size: int,
+    source: str,
+    options: IngestOptions,
+    label: str,
+) -> _Plan | IngestOutcome:
+    source_key = source_key[:512]
+    current = Document.objects.filter(collection=collection, source_key=source_key, is_current=True).first()
+    if current is not None and current.content_hash == digest:
+        return IngestOutcome(label, "unchanged", current, current.chunks.count(), "already ingested with the same content")
+    duplicate = (
+        Document.objects.filter(collection=collection, content_hash=digest, is_current=True).exclude(source_key=source_key).first()
+    )
+    if duplicate is not None:
+        return IngestOutcome(label, "unchanged", duplicate, 0, f"same content as {duplicate.source_key!r}, not stored twice")
+
+    metadata = {**extracted.metadata, **options.metadata}
+    effective_from = options.effective_from or _parse_date(metadata.pop("effective_from", None), label, "effective_from")
+    effective_to = options.effective_to or _parse_date(metadata.pop("effective_to", None), label, "effective_to")
+    if effective_from and effective_to and effective_to < effective_from:
+        raise IngestionError(label, f"effective_to {effective_to} is before effective_from {effective_from}")
+    language = (options.language or extracted.language or govai_settings.INGESTION["DEFAULT_LANGUAGE"]).strip().lower()[:16]
+    cfg = govai_settings.CHUNKING
+    drafts = get_hooks().chunk_document(extracted, cfg["SIZE"], cfg["OVERLAP"])
+    if not drafts:
+        raise EmptyDocument(label, "no passages with text were found")
+    _verify_spans(extracted.text, drafts, label)
+    return _Plan(
+        label=label,
+        source_key=source_key,
+        digest=digest,
+        size=size,
+        source=source,
+        extracted=extracted,
+        language=language,
+        ts_config=govai_settings.text_search_config(language),
+        metadata=metadata,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        actor=options.actor,
+        drafts=drafts,
+    )
+
+
+def _store(collection: Collection, plan: _Plan) -> IngestOutcome:
+    effective_from = plan.effective_from
+    with transaction.atomic():
+        Collection.objects.select_for_update().get(pk=collection.pk)  # one writer per collection at a time
+        previous = Document.objects.filter(collection=collection, source_key=plan.source_key, is_current=True).first()
+        if previous is not None and previous.content_hash == plan.digest:  # another writer got there first
+            return IngestOutcome(plan.label, "unchanged", previous, previous.chunks.count(), "already ingested with the same content")
+        if previous is not None and effective_from is None:
+            effective_from = timezone.localdate()
+        document = Document(
+            collection=collection,
+            source_key=plan.source_key,
+            version=(previous.version + 1) if previous else 1,
+            title=plan.extracted.title[:500],
+            content_hash=plan.digest,
+            media_type=plan.extracted.media_type,
+            language=plan.language,
+            ts_config=plan.ts_config,
+            source=plan.source[:1024],
+            size_bytes=plan.size,
+            metadata=plan.metadata,
+            text=plan.extracted.text,
+            effective_from=effective_from,
+            effective_to=plan.effective_to,
+            supersedes=previous,
+            ingested_by=plan.actor[:200],
+        )
+        if previous is not None:
+            previous.is_current = False
+            previous.superseded_at = timezone.now()
+            if previous.effective_to is None or previous.effective_to > effective_from:
+                previous.effective_to = max(effective_from, previous.effective_from or effective_from)
+            previous.save(update_fields=["is_current", "superseded_at", "effective_to"])
+        document.save()
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    document=document,
+                    collection=collection,
+                    ordinal=i,
+                    text=d.text,
+                    heading_path=d.heading_path[:1000],
+                    page=d.page,
+                    char_start=d.char_start,
+                    char_end=d.char_end,
+                    embedding=vector,
+                    ts_config=plan.ts_config,
+                )
+                for i, (d, vector) in enumerate(zip(plan.drafts, plan.vectors, strict=True))
+            ],
+            batch_size=500,
+        )
+        Chunk.objects.filter(document=document).update(
+            search_vector=SearchVector(Value(document.title), weight="A", config=plan.ts_config)
+            + SearchVector("heading_path", weight="A", config=plan.ts_config)
+            + SearchVector("text", weight="B", config=plan.ts_config)
+        )
+    status: Status = "new_version" if previous else "created"
+    logger.info("document_ingested source=%s status=%s version=%d chunks=%d", plan.label, status, document.version, len(plan.drafts))
+    return IngestOutcome(plan.label, status, document, len(plan.drafts))
+
+
+def _verify_spans(text: str, drafts: list[ChunkDraft], label: str) -> None:
+    for draft in drafts:
+        if not (0 <= draft.char_start <= draft.char_end <= len(text)) or text[draft.char_start:draft.char_end] != draft.text:
+            raise IngestionError(label, "the chunker returned a passage that is not an exact span of the text (plugin bug)")
+
+
+def _embed_plans(plans: list[_Plan]) -> None:
+    """Embed every passage of the plans in batches of similar length (less padding)."""
+    hooks = get_hooks()
+    batch = govai_settings.EMBEDDINGS["BATCH_SIZE"]
+    inputs = [(plan, embedding_input(plan.extracted.title, d.heading_path, d.text)) for plan in plans for d in plan.drafts]
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][1]))
+    vectors: list[list[float] | None] = [None] * len(inputs)
+    for start in range(0, len(order), batch):
+        part = order[start : start + batch]
+        result = hooks.embed_texts([inputs[i][1] for i in part], "document")
+        if len(result) != len(part):
+            raise IngestionError(inputs[part[0]][0].label, f"the embedding plugin returned {len(result)} vectors for {len(part)} passages")
+        for i, vector in zip(part, result, strict=True):
+            vectors[i] = vector
+    for (plan, _), vector in zip(inputs, vectors, strict=True):
+        plan.vectors.append(vector)

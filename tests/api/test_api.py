@@ -1,0 +1,219 @@
+"""The REST API: authentication, per-client isolation, uploads and hostile input."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from govai_plugin.models import ApiClient, Document
+from govai_plugin.services.access import create_collection
+from tests.conftest import CORPUS, MALFORMED, ROOT
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_tenants(sample, api_client_factory):
+    """'sample' belongs to tenant A; tenant B has its own collection with a secret document."""
+    private = create_collection("tenant-b")
+    alice = api_client_factory("alice", read=[sample])
+    bob = api_client_factory("bob", write=[private])
+    upload = bob.post(
+        "/api/v1/collections/tenant-b/documents",
+        {"file": SimpleUploadedFile("secret.md", b"# Secret\n\nThe tenant B housing benefit code word is AUBERGINE.\n")},
+        format="multipart",
+    )
+    assert upload.status_code == 201, upload.data
+    return alice, bob, upload.data[0]["document"]
+
+
+def test_requests_without_a_valid_key_are_refused(sample):
+    anonymous = APIClient()
+    assert anonymous.get("/api/v1/collections").status_code == 401
+    for header in ("Bearer nope", "Bearer govai_abc_def", "Token", "Bearer a b", "Basic Zm9vOmJhcg=="):
+        anonymous.credentials(HTTP_AUTHORIZATION=header)
+        response = anonymous.get("/api/v1/collections")
+        assert response.status_code in (401, 403), header
+        assert response.data["error"]
+
+
+def test_deactivated_client_is_refused(api_client_factory, sample):
+    http = api_client_factory("gone", read=[sample])
+    ApiClient.objects.filter(name="gone").update(is_active=False)
+    assert http.get("/api/v1/collections").status_code == 401
+
+
+def test_keys_are_stored_only_as_hashes(api_client_factory):
+    http = api_client_factory("hashy")
+    key = http._credentials["HTTP_AUTHORIZATION"].split()[1]
+    client = ApiClient.objects.get(name="hashy")
+    assert key.split("_")[2] not in (client.key_hash, client.key_id) and len(client.key_hash) == 64
+
+
+def test_a_client_sees_only_its_collections_through_every_endpoint(two_tenants):
+    alice, bob, secret_id = two_tenants
+    assert [c["slug"] for c in alice.get("/api/v1/collections").data] == ["sample"]
+    assert alice.get("/api/v1/collections/tenant-b").status_code == 404
+    assert alice.get("/api/v1/collections/tenant-b/documents").status_code == 404
+    assert alice.get(f"/api/v1/documents/{secret_id}").status_code == 404
+    assert alice.delete(f"/api/v1/documents/{secret_id}").status_code == 404
+    assert alice.post("/api/v1/search", {"query": "code word", "collections": ["tenant-b"]}, format="json").status_code == 404
+    everything = alice.post("/api/v1/search", {"query": "tenant B housing benefit code word AUBERGINE", "top_k": 100}, format="json")
+    assert everything.status_code == 200
+    assert all("AUBERGINE" not in hit["text"] for hit in everything.data["hits"])
+    assert {hit["collection"] for hit in everything.data["hits"]} == {"sample"}
+    # ...while the owner does find it.
+    own = bob.post("/api/v1/search", {"query": "code word AUBERGINE"}, format="json")
+    assert "AUBERGINE" in own.data["hits"][0]["text"]
+
+
+def test_read_only_client_cannot_change_a_collection(two_tenants, api_client_factory):
+    _, _, secret_id = two_tenants
+    reader = api_client_factory("reader", read=[Document.objects.get(uid=secret_id).collection])
+    upload = reader.post("/api/v1/collections/tenant-b/documents", {"file": SimpleUploadedFile("x.md", b"# X\n\ny\n")}, format="multipart")
+    assert upload.status_code == 403 and upload.data["error"] == "forbidden"
+    assert reader.delete(f"/api/v1/documents/{secret_id}").status_code == 403
+    assert reader.get(f"/api/v1/documents/{secret_id}").status_code == 200
+
+
+def test_upload_list_get_delete(api_client_factory):
+    http = api_client_factory("writer", can_create_collections=True)
+    created = http.post("/api/v1/collections", {"slug": "policies", "name": "Policies"}, format="json")
+    assert created.status_code == 201
+    body = (CORPUS / "en" / "housing-benefit-policy.md").read_bytes()
+    first = http.post("/api/v1/collections/policies/documents", {"file": SimpleUploadedFile("policy.md", body)}, format="multipart")
+    assert first.status_code == 201 and first.data[0]["status"] == "created" and first.data[0]["chunks"] > 3
+    again = http.post("/api/v1/collections/policies/documents", {"file": SimpleUploadedFile("policy.md", body)}, format="multipart")
+    assert again.status_code == 200 and again.data[0]["status"] == "unchanged"
+    changed = http.post(
+        "/api/v1/collections/policies/documents",
+        {"file": SimpleUploadedFile("policy.md", body.replace(b"1,150 euros", b"1,200 euros")), "effective_from": "2026-01-01"},
+        format="multipart",
+    )
+    assert changed.status_code == 201 and changed.data[0]["version"] == 2
+    listing = http.get("/api/v1/collections/policies/documents")
+    assert listing.data["count"] == 1 and listing.data["results"][0]["version"] == 2
+    assert http.get("/api/v1/collections/policies/documents?all_versions=true").data["count"] == 2
+    doc_id = changed.data[0]["document"]
+    detail = http.get(f"/api/v1/documents/{doc_id}").data
+    assert detail["supersedes"] == first.data[0]["document"] and detail["effective_from"] == "2026-01-01"
+    assert http.delete(f"/api/v1/documents/{doc_id}").status_code == 204
+    assert http.get(f"/api/v1/documents/{doc_id}").status_code == 404
+    assert not Document.objects.filter(collection__slug="policies").exists()
+
+
+def test_collection_creation_needs_permission_and_a_valid_slug(api_client_factory):
+    plain = api_client_factory("plain")
+    assert plain.post("/api/v1/collections", {"slug": "x"}, format="json").status_code == 403
+    admin = api_client_factory("admin", can_create_collections=True)
+    for slug in ("Bad Slug", "../etc", "", "x" * 65):
+        assert admin.post("/api/v1/collections", {"slug": slug}, format="json").status_code == 400, slug
+    assert admin.post("/api/v1/collections", {"slug": "ok"}, format="json").status_code == 201
+    assert admin.post("/api/v1/collections", {"slug": "ok"}, format="json").status_code == 400
+
+
+@pytest.fixture
+def writer(api_client_factory, collection):
+    return api_client_factory("w", write=[collection])
+
+
+@pytest.mark.parametrize("name", ["encrypted.pdf", "truncated.pdf", "empty.txt", "corrupt.docx", "unsupported.xlsx", "binary.txt"])
+def test_bad_uploads_get_422_naming_the_file(writer, collection, name):
+    response = writer.post(
+        "/api/v1/collections/scratch/documents", {"file": SimpleUploadedFile(name, (MALFORMED / name).read_bytes())}, format="multipart"
+    )
+    assert response.status_code == 422
+    assert response.data[0]["source"] == name and response.data[0]["status"] == "failed" and response.data[0]["message"]
+    assert not collection.documents.exists()
+
+
+def test_hostile_file_names_are_reduced_to_a_base_name(writer, collection):
+    response = writer.post(
+        "/api/v1/collections/scratch/documents",
+        {"file": SimpleUploadedFile("../../etc/passwd.txt", b"Just some text about benefits.\n")},
+        format="multipart",
+    )
+    assert response.status_code == 201
+    assert collection.documents.get().source_key == "passwd.txt"
+
+
+def test_oversized_upload_is_refused_with_413(writer, settings):
+    settings.GOVAI = {"API": {"MAX_UPLOAD_BYTES": 1000}}
+    response = writer.post(
+        "/api/v1/collections/scratch/documents", {"file": SimpleUploadedFile("big.txt", b"a " * 2000)}, format="multipart"
+    )
+    assert response.status_code == 413 and response.data["error"] == "too_large"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"file": "not a file"},
+        {"metadata": "{broken"},
+        {"metadata": "[1, 2]"},
+        {"effective_from": "yesterday"},
+        {"effective_from": "2025-02-01", "effective_to": "2025-01-01"},
+        {"language": "x" * 40},
+    ],
+)
+def test_malformed_upload_fields_get_400(writer, fields):
+    data = dict(fields)
+    if "file" not in data:
+        data["file"] = SimpleUploadedFile("ok.md", b"# T\n\ntext\n")
+    if fields == {}:
+        data = {}
+    response = writer.post("/api/v1/collections/scratch/documents", data, format="multipart")
+    assert response.status_code == 400, response.data
+    assert response.data["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"query": ""},
+        {"query": "x" * 2001},
+        {"query": "ok", "mode": "magic"},
+        {"query": "ok", "top_k": 0},
+        {"query": "ok", "top_k": 10_000},
+        {"query": "ok", "top_k": "many"},
+        {"query": "ok", "collections": "sample"},
+        {"query": "ok", "metadata": "nope"},
+        {"query": "ok", "in_force_on": "31/12/2024"},
+        {"query": ["a", "list"]},
+        {"query": "ok\u0000"},
+    ],
+)
+def test_malformed_searches_get_400(sample, api_client_factory, body):
+    http = api_client_factory("searcher", read=[sample])
+    response = http.post("/api/v1/search", body, format="json")
+    assert response.status_code == 400, response.data
+    assert response.data["error"] == "invalid_request" and response.data["detail"]
+
+
+def test_search_rejects_non_json_bodies(sample, api_client_factory):
+    http = api_client_factory("searcher", read=[sample])
+    response = http.generic("POST", "/api/v1/search", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    response = http.generic("POST", "/api/v1/search", "query=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+
+
+def test_search_returns_ranked_hits_with_locations(sample, api_client_factory):
+    http = api_client_factory("searcher", read=[sample])
+    response = http.post("/api/v1/search", {"query": "Is child benefit counted as income?", "top_k": 3}, format="json")
+    assert response.status_code == 200
+    hit = response.data["hits"][0]
+    assert "Child benefit" in hit["text"] and hit["char_end"] > hit["char_start"] and hit["document_title"]
+
+
+def test_committed_openapi_schema_matches_the_code():
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiYamlRenderer
+
+    generated = SchemaGenerator(urlconf="govai_plugin.urls").get_schema(request=None, public=True)
+    committed = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    assert committed == yaml.safe_load(OpenApiYamlRenderer().render(generated)), "docs/openapi.yaml is stale: run `make schema`"

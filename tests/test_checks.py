@@ -1,0 +1,73 @@
+"""Wrong settings fail at start-up with an id and a hint."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from govai_plugin.checks import (
+    check_chunking,
+    check_database,
+    check_embeddings,
+    check_ingestion,
+    check_retrieval,
+    check_settings_shape,
+)
+
+
+def ids(errors):
+    return sorted(e.id for e in errors)
+
+
+def test_defaults_pass():
+    assert not (check_settings_shape() + check_embeddings() + check_chunking() + check_retrieval() + check_ingestion())
+
+
+@pytest.mark.parametrize(
+    "govai, check, expected",
+    [
+        ("not a dict", check_settings_shape, ["govai.E001"]),
+        ({"EMBEDINGS": {}}, check_settings_shape, ["govai.E002"]),
+        ({"EMBEDDINGS": {"MODLE": "x"}}, check_settings_shape, ["govai.E004"]),
+        ({"EMBEDDINGS": {"DIMENSIONS": "384"}}, check_settings_shape, ["govai.E003"]),
+        ({"RETRIEVAL": []}, check_settings_shape, ["govai.E003"]),
+        ({"EMBEDDINGS": {"BACKEND": "magic"}}, check_embeddings, ["govai.E010"]),
+        ({"EMBEDDINGS": {"DIMENSIONS": 0}}, check_embeddings, ["govai.E011"]),
+        ({"EMBEDDINGS": {"BATCH_SIZE": 0}}, check_embeddings, ["govai.E012"]),
+        ({"EMBEDDINGS": {"BACKEND": "openai", "URL": "tei:8080"}}, check_embeddings, ["govai.E013"]),
+        ({"EMBEDDINGS": {"MODEL": "no_such_model_package"}}, check_embeddings, ["govai.E014"]),
+        ({"CHUNKING": {"SIZE": 50, "OVERLAP": 10}}, check_chunking, ["govai.E020"]),
+        ({"CHUNKING": {"OVERLAP": 600}}, check_chunking, ["govai.E021"]),
+        ({"RETRIEVAL": {"MODE": "semantic"}}, check_retrieval, ["govai.E030"]),
+        ({"RETRIEVAL": {"TOP_K": 500}}, check_retrieval, ["govai.E031", "govai.E033"]),
+        ({"RETRIEVAL": {"CANDIDATES": 2}}, check_retrieval, ["govai.E033"]),
+        ({"RETRIEVAL": {"RRF_K": 0}}, check_retrieval, ["govai.E034"]),
+        ({"RETRIEVAL": {"DENSE_WEIGHT": 0.0, "FULLTEXT_WEIGHT": 0.0}}, check_retrieval, ["govai.E035"]),
+        ({"INGESTION": {"LANGUAGES": {"et": "estonian"}}}, check_ingestion, ["govai.E042"]),
+        ({"INGESTION": {"LEGACY_ENCODING": "klingon"}}, check_ingestion, ["govai.E045"]),
+    ],
+)
+def test_each_misconfiguration_has_its_own_id_and_hint(settings, govai, check, expected):
+    settings.GOVAI = govai
+    errors = check()
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)
+
+
+def test_unknown_key_suggests_the_right_name(settings):
+    settings.GOVAI = {"RETRIEVEL": {}}
+    assert "Did you mean 'RETRIEVAL'?" in check_settings_shape()[0].hint
+
+
+def test_a_wrong_setting_stops_management_commands(settings):
+    settings.GOVAI = {"RETRIEVAL": {"MODE": "semantic"}}
+    with pytest.raises(SystemCheckError, match="govai.E030"):
+        call_command("check")
+
+
+@pytest.mark.django_db
+def test_database_check_sees_pgvector_and_matching_dimensions(settings):
+    assert check_database(databases=["default"]) == []
+    settings.GOVAI = {"EMBEDDINGS": {"DIMENSIONS": 768}}
+    assert ids(check_database(databases=["default"])) == ["govai.E063"]

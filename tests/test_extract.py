@@ -1,0 +1,116 @@
+"""Extraction of every supported format, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import pytest
+
+from govai_plugin.exceptions import ExtractionError
+from govai_plugin.hooks.manager import get_hooks
+from govai_plugin.types import SourceFile
+from tests.conftest import CORPUS, MALFORMED
+
+
+def extract(path):
+    return get_hooks().extract_text(SourceFile(path.name, path.read_bytes(), path.suffix.lower()))
+
+
+def headings(doc):
+    return [b.text for b in doc.blocks if b.kind == "heading"]
+
+
+def test_markdown_front_matter_and_headings():
+    doc = extract(CORPUS / "en" / "housing-benefit-policy.md").documents[0]
+    assert doc.title == "Housing Benefit Policy"
+    assert doc.language == "en"
+    assert doc.metadata["effective_from"] == "2025-01-01"
+    assert "3. Income limit" in headings(doc)
+    assert "---" not in doc.text  # front matter is not text
+
+
+def test_html_drops_scripts_navigation_and_hidden_text():
+    doc = extract(CORPUS / "en" / "housing-benefit-faq.html").documents[0]
+    assert doc.title == "Housing benefit – frequently asked questions"
+    assert "How long does a decision take?" in headings(doc)
+    assert "analytics" not in doc.text
+    assert "Home" not in doc.text.split()  # <nav>
+    assert "phone queue statistics" not in doc.text  # display:none
+    assert doc.metadata["hidden_elements_removed"] == 1
+    assert "Customer service point | Town Hall" in doc.text
+
+
+def test_plain_text_regulation_structure():
+    doc = extract(CORPUS / "en" / "social-assistance-regulation.txt").documents[0]
+    assert "Article 4 — Amount" in headings(doc)
+    assert "CHAPTER II — EMERGENCY ASSISTANCE" in headings(doc)
+
+
+def test_pdf_pages_and_sections():
+    doc = extract(CORPUS / "en" / "child-care-allowance-guidance.pdf").documents[0]
+    assert doc.title == "Child Care Allowance - Guidance for Caseworkers"
+    assert "Section 2 Amount" in headings(doc)
+    assert all(b.page == 1 for b in doc.blocks)
+    assert "150 euros per child per month" in doc.text
+
+
+def test_docx_styles_and_tables():
+    doc = extract(CORPUS / "en" / "benefit-application-procedure.docx").documents[0]
+    assert doc.title == "Procedure for Processing Benefit Applications"
+    assert "3.1 Four-eyes principle" in headings(doc)
+    assert "Completeness check | 3 working days" in doc.text
+
+
+def test_jsonl_corpus_keeps_good_records_and_names_bad_lines():
+    result = extract(MALFORMED / "corpus-with-bad-lines.jsonl")
+    assert [d.key for d in result.documents] == ["ok-1", "ok-2"]
+    assert result.documents[1].metadata == {"topic": "parking"}
+    wheres = [w for w, _ in result.errors]
+    assert wheres[0] == "line 2" and any("line 4" in w for w in wheres) and any("no-text" in w for w in wheres)
+    assert any("duplicate" in m for _, m in result.errors)
+
+
+@pytest.mark.parametrize(
+    "name, kind, words",
+    [
+        ("encrypted.pdf", "encrypted", "encrypted"),
+        ("truncated.pdf", "corrupt", "damaged"),
+        ("not-really.pdf", "corrupt", "not a PDF"),
+        ("empty.txt", "empty", "empty"),
+        ("whitespace-only.md", "empty", "empty"),
+        ("headings-only.md", "empty", "no text"),
+        ("corrupt.docx", "corrupt", "damaged"),
+        ("encrypted.docx", "encrypted", "encrypted"),
+        ("binary.txt", "corrupt", "binary"),
+    ],
+)
+def test_bad_files_raise_clear_errors(name, kind, words):
+    with pytest.raises(ExtractionError) as info:
+        extract(MALFORMED / name)
+    assert info.value.kind == kind
+    assert words in str(info.value)
+
+
+def test_unknown_extension_is_not_handled():
+    from govai_plugin.exceptions import UnsupportedFormat
+
+    with pytest.raises(UnsupportedFormat, match="xlsx"):
+        extract(MALFORMED / "unsupported.xlsx")
+
+
+def test_latin1_text_is_decoded():
+    raw = "Tulot ja menot: päätös tehdään 30 päivässä.\n".encode("latin-1") * 3
+    doc = get_hooks().extract_text(SourceFile("old.txt", raw, ".txt")).documents[0]
+    assert "päätös" in doc.text
+
+
+def test_text_limit(settings):
+    settings.GOVAI = {"INGESTION": {"MAX_TEXT_CHARS": 100}}
+    with pytest.raises(ExtractionError) as info:
+        extract(CORPUS / "en" / "housing-benefit-policy.md")
+    assert info.value.kind == "too_large"
+
+
+def test_legacy_encoding_is_configurable(settings):
+    raw = "Otsusega mittenõustumisel võib esitada vaide.\n".encode("cp1257")
+    settings.GOVAI = {"INGESTION": {"LEGACY_ENCODING": "cp1257"}}
+    doc = get_hooks().extract_text(SourceFile("vana.txt", raw, ".txt")).documents[0]
+    assert "mittenõustumisel" in doc.text

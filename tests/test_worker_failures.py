@@ -1,0 +1,73 @@
+"""A worker killed in the middle of a generation: the task is redelivered and the job completes once.
+
+Real worker processes on the real (embedded Redis) broker. Redis redelivers an
+unacknowledged task once its visibility timeout has passed, when a worker
+connects; the workers here use a 2-second timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+
+from govai_plugin.models import AnswerJob
+from govai_plugin.services.answers import ask
+from tests.conftest import ROOT
+from tests.servers.openai_compat import ChatServer
+from tests.test_answers import QUESTION, rules, wait_final  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def start_worker_process(llm_url: str, name: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "settings.test",
+        "GOVAI_TEST_DB_NAME": connection.settings_dict["NAME"],
+        "GOVAI_TEST_LLM_URL": llm_url,
+        "GOVAI_VISIBILITY_TIMEOUT": "2",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "settings.celery", "worker", "--pool=solo", "-l", "warning", "-n", f"{name}@%h", "-Q", "govai-test"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_killed_worker_task_is_redelivered_and_completes_once(rules):  # noqa: F811
+    with ChatServer() as llm:
+        llm.mode, llm.fail_first, llm.slow_seconds = "slow", 1, 60  # the first call hangs; later ones answer
+        first = start_worker_process(llm.url, "first")
+        second = None
+        try:
+            job = ask(QUESTION, collections=["rules"])
+            wait_for(lambda: len(llm.requests) == 1, 60, "the first worker to call the model")
+            job.refresh_from_db()
+            assert job.status == AnswerJob.Status.RUNNING
+            os.killpg(first.pid, signal.SIGKILL)  # mid-generation, no chance to clean up
+            first.wait(10)
+            time.sleep(2.5)  # past the visibility timeout
+            second = start_worker_process(llm.url, "second")
+            job = wait_final(job, seconds=90)
+        finally:
+            for process in (first, second):
+                if process and process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+        assert job.status == AnswerJob.Status.SUCCEEDED, job.error
+        assert job.answer_text == llm.reply
+        assert len(llm.requests) == 2  # the killed attempt and the redelivered one, nothing more
+        time.sleep(3)  # no third delivery after success
+        assert len(llm.requests) == 2
