@@ -24,3 +24,12 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def scratch_database() -> str:
+    """Create a scratch database for a run; its name differs from the test suite's so the two
+    can run side by side. Returns the name for ``destroy_test_db``."""
+    from django.db import connection
+
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"govai_bench_{os.getpid()}"
+    return connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)

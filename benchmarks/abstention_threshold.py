@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from _setup import ROOT, machine
+from _setup import ROOT, machine, scratch_database
 from django.db import connection
 
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--labels", default=str(ROOT / "fixtures" / "eval" / "abstention.jsonl"))
     args = parser.parse_args()
     labelled = [json.loads(line) for line in open(args.labels, encoding="utf-8") if line.strip()]
-    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    test_db = scratch_database()
     from govai_plugin.conf import govai_settings
     from govai_plugin.services.access import create_collection
     from govai_plugin.services.ingest import ingest_paths

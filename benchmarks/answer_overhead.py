@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from _setup import ROOT, machine, percentile
+from _setup import ROOT, machine, percentile, scratch_database
 from django.db import connection
 
 QUESTIONS = [
@@ -37,8 +37,14 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--parallel", type=int, default=0, help="llama-server slots (0: its default)")
     args = parser.parse_args()
-    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    # No prompt cache on the server: the direct call re-sends the prompt the pipeline just
+    # sent, and would otherwise skip its prompt processing and look faster than it is.
+    os.environ["LLAMA_ARG_CACHE_PROMPT"] = "0"
+    if args.parallel:
+        os.environ["LLAMA_ARG_N_PARALLEL"] = str(args.parallel)
+    test_db = scratch_database()
     from celery.contrib.testing.worker import start_worker
     from django.test import Client
     from django.test.utils import override_settings
@@ -52,9 +58,11 @@ def main() -> None:
     from settings.celery import app
 
     folder = data_dir() / "llm"
+    llm.stop(folder)  # a fresh server with this run's environment
     state = llm.ensure_running(folder, args.model, threads=0, context=4096)
     govai = {"LLM": {"BASE_URL": state["url"], "MODEL": state["alias"], "MAX_TOKENS": args.max_tokens, "TEMPERATURE": 0.0}}
-    results = {"machine": machine(), "model": state["alias"], "max_tokens": args.max_tokens}
+    results = {"machine": machine(), "model": state["alias"], "max_tokens": args.max_tokens,
+               "parallel_slots": args.parallel or "default"}
     try:
         with override_settings(GOVAI=govai):
             collection = create_collection("sample")
@@ -145,6 +153,10 @@ def main() -> None:
                 print(json.dumps(results["time_to_first_token"]), flush=True)
     finally:
         llm.stop(folder)
+        with connection.cursor() as cursor:  # the worker's threads keep their connections
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        connection.close()
         connection.creation.destroy_test_db(test_db, verbosity=0)
     print(json.dumps(results, indent=2))
 

@@ -20,7 +20,7 @@ import json
 import time
 
 import numpy as np
-from _setup import machine, percentile
+from _setup import machine, percentile, scratch_database
 from django.db import connection, transaction
 
 from govai_plugin.defaults.retrieve import _filtered, govai_retrieve
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
     rng = np.random.default_rng(42)
-    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    test_db = scratch_database()
     results = {"machine": machine(), "database": test_db, "runs": []}
     try:
         for size in args.sizes:

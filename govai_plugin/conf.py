@@ -124,6 +124,37 @@ DEFAULTS: dict[str, Any] = {
         # Largest upload the documents endpoint takes, in bytes.
         "MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
     },
+    # X-Road (adapters.xroad): the assistant as a provider behind the
+    # institution's Security Server, and as a consumer of other members' services.
+    "XROAD": {
+        # --- provider ---
+        # SOAP service codes (they name the operations and body elements) as
+        # registered on the Security Server. REST service codes are chosen at
+        # registration and never reach us (see docs/xroad.md).
+        "SERVICE_CODES": {"ask": "askAssistant", "answer": "getAnswer", "search": "searchPassages"},
+        "SERVICE_VERSION": "v1",
+        # Addresses (CIDR) the Security Server calls from; others are refused.
+        "ALLOWED_ADDRESSES": ["127.0.0.1/32", "::1/128"],
+        # Largest request body the X-Road endpoints read, in bytes.
+        "MAX_BODY_BYTES": 1_000_000,
+        # How long a SOAP askAssistant waits for the final answer before it
+        # returns the job id to poll with getAnswer.
+        "SOAP_WAIT_SECONDS": 30.0,
+        # X-Road clients allowed in settings (the admin can add more):
+        # {"EE/GOV/70000001/portal": {"services": ["ask", "search"], "collections": ["rules"]}}
+        "CLIENTS": {},
+        # --- consumer ---
+        # Our own Security Server (consumer side), e.g. "https://ss.example.gov".
+        "SECURITY_SERVER_URL": "",
+        # Our identity as a client: "INSTANCE/CLASS/MEMBER/SUBSYSTEM".
+        "CLIENT_ID": "",
+        "TIMEOUT": 30.0,
+        # TLS to the Security Server: True, False, or a CA bundle path; client
+        # certificate and key paths for mutual TLS.
+        "VERIFY_TLS": True,
+        "TLS_CERT": "",
+        "TLS_KEY": "",
+    },
     # Where embedded services (PostgreSQL, ...) keep their data when the host
     # configures none. The environment variable GOVAI_DATA_DIR overrides it.
     "DATA_DIR": "",

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "govai_plugin",
+    # X-Road provider and consumer (optional): models, admin, endpoints under xroad/.
+    "adapters.xroad",
 ]
 
 MIDDLEWARE = [

@@ -64,6 +64,7 @@ class AnswerListView(GovAIView):
             languages=data["languages"],
             metadata=data["metadata"],
             in_force_on=data["in_force_on"],
+            actor=self.actor(request),
         )
         deadline = time.monotonic() + wait
         while not job.is_final and time.monotonic() < deadline:
@@ -71,9 +72,16 @@ class AnswerListView(GovAIView):
             job.refresh_from_db()
         if job.is_final:
             return Response(s.AnswerJobSerializer(job).data, status=status.HTTP_200_OK)
+        body = self.accepted_body(request, job)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+    def actor(self, request) -> str | None:
+        """Who asks, for the job row and the audit trail; ``None``: the API client."""
+        return None
+
+    def accepted_body(self, request, job: AnswerJob) -> dict:
         url = request.build_absolute_uri(reverse("govai:answer", args=[job.uid]))
-        body = {"id": job.uid, "status": job.status, "url": url, "stream_url": url + "/stream"}
-        return Response(s.AnswerAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        return s.AnswerAcceptedSerializer({"id": job.uid, "status": job.status, "url": url, "stream_url": url + "/stream"}).data
 
 
 class AnswerDetailView(GovAIView):

@@ -1,0 +1,159 @@
+"""The REST provider (X-Road message protocol for REST, r1).
+
+The Security Server maps each of our service codes to a base URL here
+(``<portal>/xroad/rest/ask/`` and ``.../search/``) and forwards
+``/r1/{service id}/{path}`` to ``{base}{path}`` with the ``X-Road-*`` headers.
+The views are the public API's views with X-Road authentication: the caller is
+the X-Road client named in ``X-Road-Client``, authorised by its grant, and every
+request, refused or not, is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import authentication, exceptions
+
+from adapters.xroad import access, headers
+from govai_plugin.api import answers as core_answers
+from govai_plugin.api import views as core_views
+from govai_plugin.conf import govai_settings
+from govai_plugin.services import audit
+
+
+class XRoadAuthentication(authentication.BaseAuthentication):
+    """The X-Road client as the caller. Refuses calls from outside the Security Server's
+    addresses (403), malformed X-Road headers (400), and clients without a grant for
+    this service (403)."""
+
+    def authenticate(self, request):
+        view = request.parser_context["view"]
+        cfg = govai_settings.XROAD
+        request.xroad = None
+        address = request.META.get("REMOTE_ADDR", "")
+        if not headers.address_allowed(address, cfg["ALLOWED_ADDRESSES"]):
+            view.refusal = "address_not_allowed"
+            raise exceptions.PermissionDenied(
+                f"{address or 'This address'} is not an allowed Security Server address (GOVAI['XROAD']['ALLOWED_ADDRESSES'])."
+            )
+        meta = request.META
+        try:
+            info = headers.parse(
+                client=meta.get("HTTP_X_ROAD_CLIENT"), message_id=meta.get("HTTP_X_ROAD_ID"),
+                request_id=meta.get("HTTP_X_ROAD_REQUEST_ID"), user_id=meta.get("HTTP_X_ROAD_USERID"),
+                issue=meta.get("HTTP_X_ROAD_ISSUE"), represented_party=meta.get("HTTP_X_ROAD_REPRESENTED_PARTY"),
+            )
+        except headers.BadXRoadHeader as exc:
+            view.refusal = "bad_header"
+            raise exceptions.ParseError(str(exc)) from None
+        request.xroad = info
+        try:
+            grant = access.authorise(info.client, view.xroad_service)
+        except access.NotAllowed as exc:
+            view.refusal = "access_denied"
+            raise exceptions.PermissionDenied(str(exc)) from None
+        return grant.api_client, info
+
+    def authenticate_header(self, request):
+        return None  # 403, not 401: there is no credential to retry with
+
+
+class XRoadClientScheme(OpenApiAuthenticationExtension):
+    target_class = XRoadAuthentication
+    name = "XRoadClient"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey", "in": "header", "name": "X-Road-Client",
+            "description": "Set by the X-Road Security Server: INSTANCE/CLASS/MEMBER[/SUBSYSTEM] of the calling client.",
+        }
+
+
+class TooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "too_large"
+
+
+class XRoadView:
+    """Mixin: X-Road authentication, body size limit, audit of every request."""
+
+    authentication_classes = [XRoadAuthentication]
+    xroad_service = ""
+    refusal = ""
+
+    def initial(self, request, *args, **kwargs):
+        limit = govai_settings.XROAD["MAX_BODY_BYTES"]
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            self.refusal = "too_large"
+            raise TooLarge(f"The request body is larger than {limit:,} bytes.")
+        super().initial(request, *args, **kwargs)
+
+    def actor(self, request) -> str:
+        return f"xroad:{request.xroad.client}"
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        info = getattr(request, "xroad", None)
+        meta = request.META
+        details = info.audit_details() if info else {
+            "client": meta.get("HTTP_X_ROAD_CLIENT", "")[:300], "message_id": meta.get("HTTP_X_ROAD_ID", "")[:255],
+        }
+        details.update({"method": request.method, "path": request.path[:500], "status": response.status_code,
+                        "remote_address": meta.get("REMOTE_ADDR", "")})
+        data = getattr(response, "data", None)
+        if response.status_code < 400:
+            outcome = "ok"
+        else:
+            outcome = self.refusal or (data.get("error") if isinstance(data, dict) else None) or "error"
+        job = kwargs.get("uid") or (data.get("id") if isinstance(data, dict) else "")
+        audit.record(
+            f"xroad.rest.{self.xroad_service}", actor=f"xroad:{info.client}" if info else "xroad:unidentified",
+            outcome=str(outcome), user_id=info.user_id if info else "", object_ref=str(job or ""), details=details,
+        )
+        return response
+
+
+class AskView(XRoadView, core_answers.AnswerListView):
+    xroad_service = "ask"
+
+    def accepted_body(self, request, job):
+        # Relative to the service: the provider does not know the consumer's Security Server URL.
+        return {"id": str(job.uid), "status": job.status, "url": f"answers/{job.uid}"}
+
+
+class AnswerView(XRoadView, core_answers.AnswerDetailView):
+    xroad_service = "ask"
+
+
+class SearchView(XRoadView, core_views.SearchView):
+    xroad_service = "search"
+
+
+ask_urlpatterns = [
+    path("answers", AskView.as_view(), name="xroad-rest-ask"),
+    path("answers/<uuid:uid>", AnswerView.as_view(), name="xroad-rest-answer"),
+]
+search_urlpatterns = [path("passages", SearchView.as_view(), name="xroad-rest-search")]
+
+
+class _Conf:
+    def __init__(self, patterns):
+        self.urlpatterns = patterns
+
+
+def openapi_view(service: str):
+    """The service's OpenAPI 3 description, paths relative to its base URL, for the Security Server."""
+    patterns = ask_urlpatterns if service == "ask" else search_urlpatterns
+    titles = {"ask": "GovAI assistant: grounded answers", "search": "GovAI assistant: passage search"}
+    return SpectacularAPIView.as_view(
+        urlconf=_Conf(patterns), authentication_classes=[], permission_classes=[],
+        custom_settings={"TITLE": titles[service], "SERVERS": [], "DESCRIPTION": (
+            "Served to X-Road consumers through the provider's Security Server "
+            "(message protocol for REST r1). Register this description's URL as the service's "
+            "'OpenAPI 3 Description'; paths are relative to the service URL.")},
+    )
