@@ -58,7 +58,9 @@ schema: install
 bench: install
 	$(BIN)/python benchmarks/ingest_throughput.py
 	$(BIN)/python benchmarks/retrieval_latency.py
+	$(BIN)/python benchmarks/abstention_threshold.py
 	$(BIN)/python benchmarks/answer_overhead.py
+	$(BIN)/python benchmarks/xroad_overhead.py
 
 stop:
 	$(BIN)/python manage.py govai_services stop

@@ -70,8 +70,10 @@ def test_hooks_are_called_only_from_services():
 
 
 def test_error_ids_in_checks_are_documented():
-    source = (ROOT / "govai_plugin" / "checks.py").read_text()
+    sources = [ROOT / "govai_plugin" / "checks.py", *sorted((ROOT / "adapters").glob("*/checks.py"))]
+    source = "\n".join(path.read_text() for path in sources)
     docs = (ROOT / "docs" / "configuration.md").read_text()
     ids = {f"govai.E{int(n):03d}" for n in re.findall(r"_error\(\s*(\d+)", source)}
+    ids |= set(re.findall(r'id="(govai\.W\d+)"', source))
     missing = sorted(i for i in ids if i not in docs)
     assert not missing, f"document these check ids in docs/configuration.md: {missing}"

@@ -71,3 +71,50 @@ def test_killed_worker_task_is_redelivered_and_completes_once(rules):  # noqa: F
         assert len(llm.requests) == 2  # the killed attempt and the redelivered one, nothing more
         time.sleep(3)  # no third delivery after success
         assert len(llm.requests) == 2
+
+
+RABBITMQ = os.environ.get("GOVAI_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _rabbitmq_reachable() -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(RABBITMQ, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: not here
+        return False
+
+
+def test_with_rabbitmq_a_killed_worker_task_is_requeued_and_completes_once(rules):  # noqa: F811
+    """GOVAI_BROKER_URL set to RabbitMQ: the same guarantees. AMQP requeues an unacknowledged
+    message as soon as the dead worker's channel closes."""
+    if not _rabbitmq_reachable():
+        pytest.skip(f"no RabbitMQ at {RABBITMQ} (CI machines run one; set GOVAI_TEST_RABBITMQ_URL)")
+    from govai_plugin.tasks import generate_answer
+    from settings.celery import app
+
+    with ChatServer() as llm:
+        llm.mode, llm.fail_first, llm.slow_seconds = "slow", 1, 60
+        env = {"GOVAI_BROKER_URL": RABBITMQ}
+        os.environ.update(env)
+        try:
+            first = start_worker_process(llm.url, "rabbit-first")
+            second = None
+            job = ask(QUESTION, collections=["rules"], enqueue=False)
+            with app.connection_for_write(RABBITMQ) as conn:
+                generate_answer.apply_async((job.pk,), connection=conn, queue="govai-test")
+            wait_for(lambda: len(llm.requests) == 1, 60, "the first worker to call the model")
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(10)
+            second = start_worker_process(llm.url, "rabbit-second")
+            job = wait_final(job, seconds=90)
+        finally:
+            for name in env:
+                os.environ.pop(name, None)
+            for process in (first, second):
+                if process and process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+        assert job.status == AnswerJob.Status.SUCCEEDED, job.error
+        assert len(llm.requests) == 2

@@ -42,15 +42,21 @@ def _sync_from_settings(identifier: str) -> XRoadClient | None:
     entry = (govai_settings.XROAD.get("CLIENTS") or {}).get(identifier)
     if entry is None:
         return None
+    services, active, slugs = list(entry.get("services", [])), bool(entry.get("active", True)), set(entry.get("collections", []))
+    row = XRoadClient.objects.filter(identifier=identifier).select_related("api_client").first()
+    if row is not None and row.from_settings and row.services == services and row.is_active == active:
+        granted = set(row.api_client.collections.values_list("slug", flat=True))
+        if granted == set(Collection.objects.filter(slug__in=slugs).values_list("slug", flat=True)):
+            return row  # already as the settings say: no writes on the request path
     with transaction.atomic():
         row = XRoadClient.objects.select_for_update().filter(identifier=identifier).first()
         if row is None:
             row = XRoadClient(identifier=identifier, api_client=ensure_api_client(identifier))
-        row.services = list(entry.get("services", []))
-        row.is_active = bool(entry.get("active", True))
+        row.services = services
+        row.is_active = active
         row.from_settings = True
         row.save()
-        set_collections(row, list(entry.get("collections", [])))
+        set_collections(row, sorted(slugs))
     return row
 
 
