@@ -183,3 +183,24 @@ def test_each_service_has_a_valid_openapi_3_description_to_register(xroad_settin
     assert schema["components"]["securitySchemes"]["XRoadClient"]["name"] == "X-Road-Client"
     operation_ids = {op["operationId"] for item in schema["paths"].values() for op in item.values()}
     assert not operation_ids & RESERVED_SERVICE_CODES
+
+
+def test_an_administrator_grants_a_client_in_the_admin(http, xroad_settings, django_user_model):
+    xroad_settings.GOVAI = {**xroad_settings.GOVAI, "XROAD": {"CLIENTS": {}}}
+    admin = django_user_model.objects.create_superuser("admin", "admin@example.gov", "pw")
+    browser = Client()
+    browser.force_login(admin)
+    from govai_plugin.models import Collection
+
+    rules = Collection.objects.get(slug="rules")
+    form = {"identifier": "EE/GOV/70000005/caseapp", "services": '["search"]', "is_active": "on", "note": "pilot",
+            "collections": [rules.pk]}
+    response = browser.post("/admin/govai_xroad/xroadclient/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = XRoadClient.objects.get(identifier="EE/GOV/70000005/caseapp")
+    assert list(row.api_client.collections.values_list("slug", flat=True)) == ["rules"]
+    assert post(http, SEARCH, {"query": "housing"}, **xroad_headers(client="EE/GOV/70000005/caseapp")).status_code == 200
+    bad = browser.post("/admin/govai_xroad/xroadclient/add/", {**form, "identifier": "EE/GOV"})
+    assert bad.status_code == 200 and "INSTANCE/CLASS/MEMBER" in bad.content.decode()
+    bad = browser.post("/admin/govai_xroad/xroadclient/add/", {**form, "identifier": "EE/GOV/1/x", "services": '["delete"]'})
+    assert bad.status_code == 200 and not XRoadClient.objects.filter(identifier="EE/GOV/1/x").exists()
