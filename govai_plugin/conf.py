@@ -155,6 +155,20 @@ DEFAULTS: dict[str, Any] = {
         "TLS_CERT": "",
         "TLS_KEY": "",
     },
+    # Case-management systems that send events and receive suggestions.
+    "CASES": {
+        # Webhook events older (or newer) than this many seconds are refused.
+        "WEBHOOK_TOLERANCE_SECONDS": 300,
+        "MAX_EVENT_BYTES": 256 * 1024,
+        # Write-back attempts before the suggestion's write-back is marked failed.
+        "WRITEBACK_ATTEMPTS": 5,
+        "RETRY_BACKOFF": 2.0,
+        # name -> {"ADAPTER": "case-webhook" | "zgw", "SECRET": ..., ...}; see docs/cases.md.
+        "SYSTEMS": {},
+    },
+    # Registries (SOAP, read with zeep) whose data may enter a case's context;
+    # name -> {"WSDL": ..., "OPERATION": ..., "INPUT": {...}, "OUTPUT_FIELDS": [...]}; see docs/cases.md.
+    "REGISTRIES": {},
     # Where embedded services (PostgreSQL, ...) keep their data when the host
     # configures none. The environment variable GOVAI_DATA_DIR overrides it.
     "DATA_DIR": "",

@@ -89,3 +89,27 @@ class GenerationError(GovAIError):
 
 class GenerationUnavailable(RetryableError, GenerationError):
     """The text-generation server is down, timed out or answered 5xx."""
+
+
+class CaseSystemError(GovAIError):
+    """A case system refused a request (a final error: retrying will not help)."""
+
+
+class CaseSystemUnavailable(RetryableError, CaseSystemError):
+    """A case system could not be reached, timed out or failed with a server error."""
+
+
+class RegistryError(GovAIError):
+    """A registry answered with a fault or something unreadable (final)."""
+
+
+class RegistryUnavailable(RetryableError, RegistryError):
+    """A registry could not be reached, timed out or failed with a server error."""
+
+
+class SignatureInvalid(AccessDenied):
+    """A webhook's signature or timestamp does not check out."""
+
+
+class Replayed(InvalidRequest):
+    """An event id that was already received."""

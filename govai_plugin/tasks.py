@@ -15,7 +15,37 @@ def generate_answer(self, job_id: int) -> None:
     cfg = govai_settings.LLM
     attempt = self.request.retries + 1
     try:
-        run_generation(job_id, attempt=attempt, last_attempt=attempt >= cfg["MAX_ATTEMPTS"])
+        job = run_generation(job_id, attempt=attempt, last_attempt=attempt >= cfg["MAX_ATTEMPTS"])
     except RetryableError as exc:
         countdown = cfg["RETRY_BACKOFF"] * (2 ** (attempt - 1))
         raise self.retry(exc=exc, countdown=countdown) from exc
+    if job is not None and job.is_final:
+        from govai_plugin.signals import answer_final
+
+        answer_final.send(sender=type(job), job=job)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, ignore_result=True)
+def process_case_event(self, event_id: int) -> None:
+    """Read the case and its registry data, and start a suggestion (or record a decision)."""
+    from govai_plugin.services.suggestions import process_event
+
+    cfg = govai_settings.CASES
+    attempt = self.request.retries + 1
+    try:
+        process_event(event_id, attempt=attempt, last_attempt=attempt >= cfg["WRITEBACK_ATTEMPTS"])
+    except RetryableError as exc:
+        raise self.retry(exc=exc, countdown=cfg["RETRY_BACKOFF"] * (2 ** (attempt - 1))) from exc
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, ignore_result=True)
+def write_back_suggestion(self, suggestion_id: int) -> None:
+    """Attach a suggestion to its case; the idempotency key makes a retry safe."""
+    from govai_plugin.services.suggestions import write_back
+
+    cfg = govai_settings.CASES
+    attempt = self.request.retries + 1
+    try:
+        write_back(suggestion_id, attempt=attempt, last_attempt=attempt >= cfg["WRITEBACK_ATTEMPTS"])
+    except RetryableError as exc:
+        raise self.retry(exc=exc, countdown=cfg["RETRY_BACKOFF"] * (2 ** (attempt - 1))) from exc

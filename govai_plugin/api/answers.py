@@ -110,7 +110,10 @@ class AnswerStreamView(GovAIView):
     )
     def get(self, request, uid):
         """Server-sent events: the answer's text as the model writes it, then the final job."""
-        job = _own_job(request, uid)
+        return self.stream(_own_job(request, uid))
+
+    @staticmethod
+    def stream(job: AnswerJob) -> StreamingHttpResponse:
         cfg = govai_settings.LLM
         limit = cfg["TIMEOUT"] * cfg["MAX_ATTEMPTS"] + 60
 

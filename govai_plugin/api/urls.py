@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from govai_plugin.api import answers, views
+from govai_plugin.api import answers, cases, views
 
 urlpatterns = [
     path("collections", views.CollectionListView.as_view(), name="collections"),
@@ -12,5 +12,10 @@ urlpatterns = [
     path("answers", answers.AnswerListView.as_view(), name="answers"),
     path("answers/<uuid:uid>", answers.AnswerDetailView.as_view(), name="answer"),
     path("answers/<uuid:uid>/stream", answers.AnswerStreamView.as_view(), name="answer-stream"),
+    path("cases/<slug:system>/events", cases.CaseEventView.as_view(), name="case-events"),
+    path("suggestions", cases.SuggestionListView.as_view(), name="suggestions"),
+    path("suggestions/<uuid:uid>", cases.SuggestionDetailView.as_view(), name="suggestion"),
+    path("suggestions/<uuid:uid>/decision", cases.SuggestionDecisionView.as_view(), name="suggestion-decision"),
+    path("suggestions/<uuid:uid>/stream", cases.SuggestionStreamView.as_view(), name="suggestion-stream"),
     path("schema", SpectacularAPIView.as_view(urlconf="govai_plugin.urls"), name="schema"),
 ]

@@ -30,6 +30,8 @@ class ApiClient(models.Model):
     is_active = models.BooleanField(default=True)
     #: May create collections and is granted them automatically.
     can_create_collections = models.BooleanField(default=False)
+    #: May read case suggestions and record caseworkers' decisions on them.
+    can_review_suggestions = models.BooleanField(default=False)
     collections = models.ManyToManyField(Collection, through="CollectionGrant", related_name="clients")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

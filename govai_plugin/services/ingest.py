@@ -374,6 +374,10 @@ def _store(collection: Collection, plan: _Plan) -> IngestOutcome:
                 previous.effective_to = max(effective_from, previous.effective_from or effective_from)
             previous.save(update_fields=["is_current", "superseded_at", "effective_to"])
         document.save()
+        if previous is not None:
+            from govai_plugin.services.suggestions import flag_superseded
+
+            flag_superseded(previous, document)
         Chunk.objects.bulk_create(
             [
                 Chunk(

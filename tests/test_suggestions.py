@@ -1,0 +1,274 @@
+"""Suggestions in the case system: a signed case event → the case (REST) and registry data
+(zeep, SOAP) → a cited draft by a real Celery worker → written back to the case once →
+reviewed. Every remote part is a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from adapters.soap_registry.plugin import SoapRegistry
+from govai_plugin.exceptions import RegistryError, RegistryUnavailable
+from govai_plugin.models import AuditEvent, CaseEvent, Suggestion
+from govai_plugin.ports import CaseRecord
+from govai_plugin.services.access import create_collection
+from govai_plugin.services.ingest import ingest_bytes
+from settings.celery import app as celery_app
+from tests.conftest import CORPUS
+from tests.servers.case_system import CaseSystem
+from tests.servers.openai_compat import ChatServer
+from tests.servers.population_register import PopulationRegister
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "webhook-shared-secret-for-tests"
+REPLY = "The applicant's household income of 850.00 is below the limit, so the benefit applies [1]. The tenancy agreement is missing [2]."
+PERSON = {"givenName": "Mari", "familyName": "Maasikas", "dateOfBirth": "1980-01-08", "householdSize": 1, "children": 0,
+          "monthlyIncome": "850.00", "address": {"street": "Tamme 5", "municipality": "Northbridge", "postalCode": "10115"}}
+CASE = {"title": "Housing benefit application", "type": "housing-benefit",
+        "fields": {"applicant_id": "38001085718", "applicant_name": "Mari Maasikas", "requested": "housing benefit", "rent": "450"}}
+
+
+@pytest.fixture
+def rules(transactional_db):
+    collection = create_collection("rules")
+    for name in ("housing-benefit-policy.md", "housing-benefit-faq.html"):
+        ingest_bytes(collection, name, (CORPUS / "en" / name).read_bytes())
+    return collection
+
+
+@pytest.fixture
+def remote():
+    with ChatServer(reply=REPLY) as llm, PopulationRegister() as register, CaseSystem(SECRET) as cases:
+        register.people["38001085718"] = PERSON
+        cases.cases["HB-2026-001"] = CASE
+        yield llm, register, cases
+
+
+@pytest.fixture
+def configured(settings, remote, rules):
+    llm, register, cases = remote
+    settings.GOVAI = {
+        "LLM": {"BASE_URL": llm.url, "MODEL": "fake-llm-1", "TIMEOUT": 5.0, "RETRY_BACKOFF": 0.05, "MAX_ATTEMPTS": 2},
+        "CASES": {"RETRY_BACKOFF": 0.05, "WRITEBACK_ATTEMPTS": 3, "SYSTEMS": {"casesys": {
+            "ADAPTER": "case-webhook", "SECRET": SECRET,
+            "CASE_URL": cases.url + "/api/cases/{case_id}", "SUGGESTION_URL": cases.url + "/api/cases/{case_id}/suggestions",
+            "CONTEXT_FIELDS": ["requested", "rent"], "REGISTRIES": ["population"], "COLLECTIONS": ["rules"], "TIMEOUT": 2.0,
+        }}},
+        "REGISTRIES": {"population": {
+            "WSDL": register.url + "?wsdl", "OPERATION": "getPerson", "INPUT": {"personalCode": "applicant_id"},
+            "OUTPUT_FIELDS": ["householdSize", "children", "monthlyIncome", "address.municipality"], "TIMEOUT": 2.0,
+        }},
+    }
+    return remote
+
+
+@pytest.fixture
+def worker(transactional_db):
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+        yield
+
+
+def webhook(live_server) -> str:
+    return f"{live_server.url}/api/v1/cases/casesys/events"
+
+
+def wait_for(condition, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def written(cases) -> list[dict]:
+    return cases.suggestions.get("HB-2026-001", [])
+
+
+def test_a_case_event_becomes_a_cited_suggestion_in_the_case_built_from_registry_data(configured, worker, live_server):
+    llm, register, cases = configured
+    response = cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"})
+    assert response.status_code == 202, response.text
+    suggestion = wait_for(lambda: Suggestion.objects.filter(writeback="done").first())
+    assert suggestion.status == "draft" and suggestion.case_ref == "HB-2026-001"
+    assert suggestion.context_sources == ["population.householdSize", "population.children", "population.monthlyIncome",
+                                          "population.address.municipality"]
+    [note] = written(cases)
+    assert note["id"] == suggestion.external_ref
+    body = note["suggestion"]
+    assert body["suggestion_id"] == str(suggestion.uid) and "[1]" in body["text"] and body["label"]
+    assert body["citations"][0]["document_title"] and body["citations"][0]["char_end"] > 0
+    # what reached the model: the allowlisted case fields and registry fields, nothing else
+    prompt = json.dumps(llm.requests[-1]["body"]["messages"])
+    assert "monthlyIncome: 850.00" in prompt and "householdSize: 1" in prompt and "municipality: Northbridge" in prompt
+    assert "rent: 450" in prompt
+    for secret in ("Mari", "Maasikas", "38001085718", "Tamme", "1980-01-08"):
+        assert secret not in prompt
+    assert register.calls == ["38001085718"]
+    event = CaseEvent.objects.get()
+    assert event.outcome == "processed"
+    assert {e.action for e in AuditEvent.objects.all()} >= {"case.event", "case.event.processed", "suggestion.writeback"}
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"secret": "wrong"}, 401, "bad_signature"),
+        ({"timestamp": int(time.time()) - 3600}, 401, "bad_signature"),
+        ({"timestamp": int(time.time()) + 3600}, 401, "bad_signature"),
+    ],
+)
+def test_events_with_a_bad_signature_or_stale_timestamp_are_refused(configured, live_server, change, status, code):
+    llm, register, cases = configured
+    response = cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"}, **change)
+    assert response.status_code == status and response.json()["error"] == code
+    assert not CaseEvent.objects.exists() and not llm.requests and not register.calls
+    assert AuditEvent.objects.get().outcome == code
+
+
+def test_replayed_malformed_oversized_and_unsigned_events(configured, live_server, settings):
+    import requests
+
+    llm, register, cases = configured
+    url = webhook(live_server)
+    first = cases.send_event(url, {"type": "case.updated", "case_id": "nope"}, event_id="evt-1")
+    again = cases.send_event(url, {"type": "case.updated", "case_id": "nope"}, event_id="evt-1")
+    assert first.status_code == 202 and again.status_code == 409 and "already received" in again.json()["detail"]
+    assert cases.send_event(url, ["not", "an", "object"]).status_code == 400
+    assert cases.send_event(url, {"type": "case.created"}).status_code == 400  # no case_id
+    assert cases.send_event(url, {"type": "case.created", "case_id": "x" * 501}).status_code == 400
+    assert cases.send_event(url, {"type": "case.created", "case_id": "A", "pad": "x" * 300_000}).status_code == 413
+    unsigned = requests.post(url, json={"type": "case.created", "case_id": "A"}, timeout=10)
+    assert unsigned.status_code == 401 and "X-GovAI-Signature" in unsigned.json()["detail"]
+    assert cases.send_event(f"{live_server.url}/api/v1/cases/other/events", {"type": "x"}).status_code == 404
+    assert CaseEvent.objects.count() == 1
+
+
+def test_an_unknown_case_is_recorded_and_nothing_is_drafted(configured, worker, live_server):
+    llm, register, cases = configured
+    cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "NO-SUCH-CASE"})
+    event = wait_for(lambda: CaseEvent.objects.exclude(outcome="received").first())
+    assert event.outcome == "unknown_case" and "NO-SUCH-CASE" in event.detail
+    assert not Suggestion.objects.exists() and not llm.requests
+
+
+def test_a_registry_fault_is_final_and_a_registry_outage_is_retried(configured, worker, live_server):
+    llm, register, cases = configured
+    del register.people["38001085718"]
+    cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"})
+    event = wait_for(lambda: CaseEvent.objects.exclude(outcome="received").first())
+    assert event.outcome == "failed" and "fault" in event.detail and event.attempts == 1
+    register.people["38001085718"] = PERSON
+    register.mode = "503"
+    cases.send_event(webhook(live_server), {"type": "case.updated", "case_id": "HB-2026-001"})
+    event = wait_for(lambda: CaseEvent.objects.filter(event_type="case.updated").exclude(outcome="received").first())
+    assert event.outcome == "failed" and event.attempts == 3 and "gave up after 3 attempts" in event.detail
+    assert not Suggestion.objects.exists() and not llm.requests
+
+
+def test_a_failed_write_back_is_retried_and_written_once(configured, worker, live_server):
+    llm, register, cases = configured
+    cases.fail_writes = 2
+    cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"})
+    suggestion = wait_for(lambda: Suggestion.objects.filter(writeback="done").first())
+    assert suggestion.writeback_attempts == 3 and len(written(cases)) == 1
+    keys = [r["headers"]["Idempotency-Key"] for r in cases.requests if r["method"] == "POST"]
+    assert keys == [suggestion.idempotency_key] * 3
+    # a redelivered write-back task changes nothing
+    from govai_plugin.services.suggestions import write_back
+
+    write_back(suggestion.pk, attempt=1, last_attempt=True)
+    assert len(written(cases)) == 1
+
+
+def test_a_write_back_the_case_system_rejects_is_recorded_and_the_draft_stays_reviewable(configured, worker, live_server):
+    llm, register, cases = configured
+    cases.reject_writes = True
+    cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"})
+    suggestion = wait_for(lambda: Suggestion.objects.filter(writeback="failed").first())
+    assert "422" in suggestion.writeback_error and suggestion.status == "draft" and suggestion.writeback_attempts == 1
+
+
+@pytest.fixture
+def drafted(configured, worker, live_server):
+    llm, register, cases = configured
+    cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"})
+    return wait_for(lambda: Suggestion.objects.filter(writeback="done").first())
+
+
+def test_review_through_the_api_accept_edit_reject(drafted, api_client_factory):
+    reviewer = api_client_factory("caseapp", can_review_suggestions=True)
+    outsider = api_client_factory("portal")
+    url = f"/api/v1/suggestions/{drafted.uid}"
+    assert outsider.get(url).status_code == 403
+    shown = reviewer.get(url).json()
+    assert shown["status"] == "draft" and "[1]" in shown["text"] and shown["citations"] and shown["sources"] and shown["label"]
+    bad = [
+        ({"action": "approve", "reviewer": "kask"}, "action"),
+        ({"action": "accept"}, "reviewer"),
+        ({"action": "edit", "reviewer": "kask"}, "edited text"),
+        ({"action": "edit", "reviewer": "kask", "text": shown["text"]}, "edited text"),
+        ({"action": "reject", "reviewer": "kask"}, "reason"),
+        ({"action": "edit", "reviewer": "kask", "text": "x" * 50_001}, "text"),
+    ]
+    for body, word in bad:
+        response = reviewer.post(url + "/decision", body, format="json")
+        assert response.status_code == 400 and word in json.dumps(response.json()), (body, response.json())
+    edited = shown["text"].replace("is missing", "must be requested from the applicant")
+    response = reviewer.post(url + "/decision", {"action": "edit", "reviewer": "kask", "text": edited}, format="json")
+    assert response.status_code == 200
+    decided = response.json()
+    assert decided["status"] == "edited" and decided["final_text"] == edited and decided["decided_via"] == "api"
+    assert "-" in decided["diff"] and "+" in decided["diff"] and "must be requested" in decided["diff"]
+    again = reviewer.post(url + "/decision", {"action": "accept", "reviewer": "kask"}, format="json")
+    assert again.status_code == 400 and "only a draft" in again.json()["detail"]
+    assert AuditEvent.objects.get(action="suggestion.decision").outcome == "edit"
+
+
+def test_the_case_system_can_send_the_decision(drafted, configured, live_server):
+    llm, register, cases = configured
+    response = cases.send_event(webhook(live_server), {"type": "suggestion.decided", "suggestion_id": str(drafted.uid),
+                                                       "action": "reject", "reviewer": "EE38001085718",
+                                                       "reason": "The applicant withdrew the application."})
+    assert response.status_code == 202
+    drafted = wait_for(lambda: Suggestion.objects.filter(pk=drafted.pk, status="rejected").first())
+    assert drafted.decided_via == "case_system" and drafted.reason == "The applicant withdrew the application."
+
+
+def test_a_new_version_of_a_cited_document_flags_the_suggestion_for_re_review(drafted, rules):
+    cited = drafted.answer_job.citations[0]["document_title"]
+    name = "housing-benefit-policy.md" if "Policy" in cited else "housing-benefit-faq.html"
+    text = (CORPUS / "en" / name).read_text() + "\n\nAmended on 1 December 2026: the income limit is raised.\n"
+    ingest_bytes(rules, name, text.encode())
+    drafted.refresh_from_db()
+    assert drafted.needs_review and "new version (2)" in drafted.review_flag
+
+
+def test_the_registry_adapter_returns_only_allowlisted_fields_and_maps_errors(settings):
+    with PopulationRegister() as register:
+        register.people["38001085718"] = PERSON
+        cfg = {"WSDL": register.url + "?wsdl", "OPERATION": "getPerson", "INPUT": {"personalCode": "applicant_id"},
+               "OUTPUT_FIELDS": ["monthlyIncome", "address.municipality", "householdSize"], "TIMEOUT": 1.0, "CACHE_SECONDS": 60}
+        registry = SoapRegistry("population", cfg)
+        case = CaseRecord("HB-1", fields={"applicant_id": "38001085718"})
+        assert registry.lookup(case) == {"monthlyIncome": "850.00", "address.municipality": "Northbridge", "householdSize": 1}
+        registry.lookup(case)
+        assert register.calls == ["38001085718"]  # the second lookup came from the cache
+        assert registry.lookup(CaseRecord("HB-2", fields={})) == {}  # nothing to look up with
+        uncached = SoapRegistry("population", {**cfg, "CACHE_SECONDS": 0})
+        with pytest.raises(RegistryError, match="fault"):
+            uncached.lookup(CaseRecord("HB-3", fields={"applicant_id": "00000000000"}))
+        register.mode = "slow"
+        with pytest.raises(RegistryUnavailable, match="did not answer"):
+            uncached.lookup(case)
+        register.mode = "503"
+        with pytest.raises(RegistryUnavailable, match="503"):
+            uncached.lookup(case)
+        register.mode = "garbage"
+        with pytest.raises(RegistryError):
+            uncached.lookup(case)
