@@ -4,8 +4,10 @@ reviewed. Every remote part is a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import uuid
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -118,7 +120,7 @@ def test_a_case_event_becomes_a_cited_suggestion_in_the_case_built_from_registry
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [
-        ({"secret": "wrong"}, 401, "bad_signature"),
+        ({"secret": "wrong-secret-of-at-least-32-bytes!"}, 401, "bad_signature"),
         ({"timestamp": int(time.time()) - 3600}, 401, "bad_signature"),
         ({"timestamp": int(time.time()) + 3600}, 401, "bad_signature"),
     ],
@@ -272,3 +274,66 @@ def test_the_registry_adapter_returns_only_allowlisted_fields_and_maps_errors(se
         register.mode = "garbage"
         with pytest.raises(RegistryError):
             uncached.lookup(case)
+
+
+def test_a_zgw_case_gets_the_suggestion_as_a_linked_document(settings, remote, rules, worker, live_server):
+    from tests.servers.zgw import ZGWServer
+
+    llm, register, _ = remote
+    with ZGWServer("govai", "zgw-secret-of-at-least-32-bytes-long") as zgw:
+        zaak = zgw.add_zaak("Aanvraag huurtoeslag (housing benefit application)",
+                            {"applicant_id": "38001085718", "requested": "housing benefit", "rent": "450"})
+        settings.GOVAI = {
+            "LLM": {"BASE_URL": llm.url, "MODEL": "fake-llm-1", "TIMEOUT": 5.0, "RETRY_BACKOFF": 0.05, "MAX_ATTEMPTS": 2},
+            "CASES": {"RETRY_BACKOFF": 0.05, "WRITEBACK_ATTEMPTS": 3, "SYSTEMS": {"openzaak": {
+                "ADAPTER": "zgw", "SECRET": SECRET, "ZAKEN_API": zgw.url + "/zaken/api/v1",
+                "DOCUMENTEN_API": zgw.url + "/documenten/api/v1", "CLIENT_ID": "govai", "SECRET_KEY": "zgw-secret-of-at-least-32-bytes-long",
+                "BRONORGANISATIE": "002220647", "INFORMATIEOBJECTTYPE": zgw.url + "/catalogi/api/v1/informatieobjecttypen/7",
+                "CONTEXT_FIELDS": ["requested", "rent"], "REGISTRIES": ["population"], "COLLECTIONS": ["rules"],
+            }}},
+            "REGISTRIES": {"population": {"WSDL": register.url + "?wsdl", "OPERATION": "getPerson",
+                                          "INPUT": {"personalCode": "applicant_id"}, "OUTPUT_FIELDS": ["monthlyIncome"]}},
+        }
+        zgw.fail_posts = 1  # the first write fails: the retry must not write twice
+        sender = CaseSystem(SECRET)
+        response = sender.send_event(f"{live_server.url}/api/v1/cases/openzaak/events", {"type": "case.created", "case_id": zaak})
+        assert response.status_code == 202, response.text
+        suggestion = wait_for(lambda: Suggestion.objects.filter(system="openzaak").exclude(writeback="pending").first())
+        assert suggestion.writeback == "done", suggestion.writeback_error
+        [document] = zgw.documents
+        [link] = zgw.links
+        assert link["zaak"].endswith(zaak) and link["informatieobject"] == document["url"] == suggestion.external_ref
+        text = base64.b64decode(document["inhoud"]).decode()
+        assert "[1]" in text and "Sources:" in text and document["informatieobjecttype"].endswith("/7")
+        assert all(c["client_id"] == "govai" and c["user_id"] for c in zgw.seen_claims)
+        assert "monthlyIncome: 850.00" in json.dumps(llm.requests[-1]["body"]["messages"])
+        # a repeated write-back (a redelivered task) finds the document and the link: nothing new
+        from govai_plugin.services import suggestions as service
+
+        Suggestion.objects.filter(pk=suggestion.pk).update(writeback="pending")
+        service.write_back(suggestion.pk, attempt=1, last_attempt=True)
+        assert len(zgw.documents) == 1 and len(zgw.links) == 1
+
+
+def test_the_zgw_adapter_refuses_bad_configuration_and_maps_errors():
+    from adapters.zgw.plugin import ZGWCaseSystem
+    from govai_plugin.exceptions import CaseSystemUnavailable, ConfigurationError, NotFound
+    from tests.servers.zgw import ZGWServer
+
+    with pytest.raises(ConfigurationError, match="RSIN"):
+        ZGWCaseSystem("z", {"ZAKEN_API": "http://x", "DOCUMENTEN_API": "http://x", "CLIENT_ID": "c", "SECRET_KEY": "s",
+                            "BRONORGANISATIE": "123", "INFORMATIEOBJECTTYPE": "http://x/t"})
+    with ZGWServer("govai", "right-secret-of-at-least-32-bytes!") as zgw:
+        cfg = {"ZAKEN_API": zgw.url + "/zaken/api/v1", "DOCUMENTEN_API": zgw.url + "/documenten/api/v1", "CLIENT_ID": "govai",
+               "SECRET_KEY": "wrong-secret-of-at-least-32-bytes!", "BRONORGANISATIE": "002220647", "INFORMATIEOBJECTTYPE": zgw.url + "/t"}
+        zaak = zgw.add_zaak("x", {})
+        from govai_plugin.exceptions import CaseSystemError
+
+        with pytest.raises(CaseSystemError, match="403"):
+            ZGWCaseSystem("z", cfg).read_case(zaak)
+        good = ZGWCaseSystem("z", {**cfg, "SECRET_KEY": "right-secret-of-at-least-32-bytes!"})
+        with pytest.raises(NotFound):
+            good.read_case(str(uuid.uuid4()))
+        assert good.read_case(zaak).title == "x"
+    with pytest.raises(CaseSystemUnavailable):
+        ZGWCaseSystem("z", {**cfg, "SECRET_KEY": "right-secret-of-at-least-32-bytes!"}).read_case(zaak)  # the server is gone
