@@ -45,7 +45,12 @@ demo: install $(VENV)/.demo-model
 	$(BIN)/python manage.py govai_demo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: install
+# The widget tests drive Debian's chromium through chromedriver.
+$(VENV)/.browser:
+	bash tests/install_browser.sh
+	touch $@
+
+test: install $(VENV)/.browser
 	DJANGO_SETTINGS_MODULE=settings.test $(BIN)/python -m pytest -q
 
 # The database tests again, against a PostgreSQL server reached over TCP (production-shaped).

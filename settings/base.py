@@ -51,7 +51,7 @@ WSGI_APPLICATION = "settings.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "settings" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
