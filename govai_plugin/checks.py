@@ -52,6 +52,10 @@ def _type_ok(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+#: Sections whose keys are names the portal chooses (checked by their own checks).
+NAMED_SECTIONS = {"REGISTRIES"}
+
+
 @register(Tags.compatibility)
 def check_settings_shape(app_configs=None, **kwargs) -> list[Error]:
     raw = getattr(settings, "GOVAI", {})
@@ -68,7 +72,7 @@ def check_settings_shape(app_configs=None, **kwargs) -> list[Error]:
         if not _type_ok(default, value):
             errors.append(_error(3, f"GOVAI[{key!r}] must be {_type_name(default)}.", f"Default: {default!r}."))
             continue
-        if isinstance(default, dict):
+        if isinstance(default, dict) and key not in NAMED_SECTIONS:
             for sub, sub_value in value.items():
                 if sub not in default:
                     errors.append(
@@ -243,6 +247,70 @@ def check_generation(app_configs=None, **kwargs) -> list[Error]:
     if not answers["LABEL"].strip():
         errors.append(_error(78, "GOVAI['ANSWERS']['LABEL'] must not be empty: every answer says it is AI-generated.", "Keep the default or translate it."))
     return errors
+
+
+CASE_ADAPTER_KEYS = {
+    "case-webhook": ("CASE_URL", "SUGGESTION_URL"),
+    "zgw": ("ZAKEN_API", "DOCUMENTEN_API", "CLIENT_ID", "SECRET_KEY", "BRONORGANISATIE", "INFORMATIEOBJECTTYPE"),
+}
+
+
+@register(Tags.compatibility)
+def check_cases(app_configs=None, **kwargs) -> list[Error]:
+    if not _shape_ok():
+        return []
+    cases, registries = govai_settings.CASES, govai_settings.REGISTRIES
+    errors = []
+    for key in ("WEBHOOK_TOLERANCE_SECONDS", "MAX_EVENT_BYTES", "WRITEBACK_ATTEMPTS"):
+        if isinstance(cases[key], bool) or not isinstance(cases[key], int) or cases[key] < 1:
+            errors.append(_error(90, f"GOVAI['CASES'][{key!r}] must be a positive whole number.", "See docs/configuration.md."))
+    if not isinstance(cases["RETRY_BACKOFF"], (int, float)) or cases["RETRY_BACKOFF"] < 0:
+        errors.append(_error(90, "GOVAI['CASES']['RETRY_BACKOFF'] must be a number of seconds ≥ 0.", "e.g. 2."))
+    if not isinstance(cases["SYSTEMS"], dict) or not isinstance(registries, dict):
+        errors.append(_error(91, "GOVAI['CASES']['SYSTEMS'] and GOVAI['REGISTRIES'] must be dicts of name -> settings.",
+                             "See docs/cases.md."))
+        return errors
+    for name, cfg in cases["SYSTEMS"].items():
+        if not isinstance(cfg, dict):
+            errors.append(_error(91, f"GOVAI['CASES']['SYSTEMS'][{name!r}] must be a dict.", "See docs/cases.md."))
+            continue
+        if not str(name).replace("-", "").replace("_", "").isalnum():
+            errors.append(_error(92, f"Case system name {name!r} is used in URLs: letters, digits, - and _ only.", "e.g. 'casesys'."))
+        if len(str(cfg.get("SECRET", ""))) < 16:
+            errors.append(_error(93, f"Case system {name!r}: SECRET (the webhook's shared secret) needs at least 16 characters.",
+                                 "Generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'."))
+        adapter = cfg.get("ADAPTER")
+        if adapter in CASE_ADAPTER_KEYS:
+            missing = [k for k in CASE_ADAPTER_KEYS[adapter] if not cfg.get(k)]
+            if missing:
+                errors.append(_error(94, f"Case system {name!r} ({adapter}) is missing {', '.join(missing)}.", "See docs/cases.md."))
+        elif adapter not in _installed_adapters("case-system"):
+            errors.append(_error(94, f"Case system {name!r}: unknown ADAPTER {adapter!r}.", "Use 'case-webhook' or 'zgw'."))
+        for registry in cfg.get("REGISTRIES", []):
+            if registry not in registries:
+                errors.append(_error(95, f"Case system {name!r} uses registry {registry!r}, which GOVAI['REGISTRIES'] lacks.",
+                                     "Configure it or remove it."))
+        if cfg.get("USE_CASE"):
+            from govai_plugin.services.plugins import use_cases
+
+            if cfg["USE_CASE"] not in use_cases():
+                errors.append(_error(96, f"Case system {name!r}: USE_CASE {cfg['USE_CASE']!r} is not registered.",
+                                     "e.g. 'case_summary'."))
+    for name, cfg in registries.items():
+        missing = [k for k in ("WSDL", "OPERATION", "INPUT", "OUTPUT_FIELDS") if not (isinstance(cfg, dict) and cfg.get(k))]
+        if missing:
+            errors.append(_error(97, f"Registry {name!r} is missing {', '.join(missing)}.",
+                                 "OUTPUT_FIELDS is the allowlist of what may be used: name each field."))
+    return errors
+
+
+def _installed_adapters(kind: str) -> set[str]:
+    from govai_plugin.services.plugins import adapters
+
+    try:
+        return {name for name, spec in adapters().items() if spec.kind == kind}
+    except Exception:  # noqa: BLE001 - a broken plugin is reported by check_plugins
+        return set()
 
 
 @register(Tags.compatibility)

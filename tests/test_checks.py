@@ -71,3 +71,29 @@ def test_database_check_sees_pgvector_and_matching_dimensions(settings):
     assert check_database(databases=["default"]) == []
     settings.GOVAI = {"EMBEDDINGS": {"DIMENSIONS": 768}}
     assert ids(check_database(databases=["default"])) == ["govai.E063"]
+
+
+@pytest.mark.parametrize(
+    ("govai", "expected"),
+    [
+        ({"CASES": {"WRITEBACK_ATTEMPTS": 0}}, ["govai.E090"]),
+        ({"CASES": {"SYSTEMS": {"cs": "not a dict"}}}, ["govai.E091"]),
+        ({"CASES": {"SYSTEMS": {"bad name": {"ADAPTER": "case-webhook", "SECRET": "s" * 20, "CASE_URL": "http://x/{case_id}",
+                                             "SUGGESTION_URL": "http://x/{case_id}/s"}}}}, ["govai.E092"]),
+        ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "case-webhook", "SECRET": "short", "CASE_URL": "http://x/{case_id}",
+                                       "SUGGESTION_URL": "http://x/{case_id}/s"}}}}, ["govai.E093"]),
+        ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "case-webhook", "SECRET": "s" * 20}}}}, ["govai.E094"]),
+        ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "fax", "SECRET": "s" * 20}}}}, ["govai.E094"]),
+        ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "case-webhook", "SECRET": "s" * 20, "CASE_URL": "http://x/{case_id}",
+                                       "SUGGESTION_URL": "http://x/{case_id}/s", "REGISTRIES": ["population"]}}}}, ["govai.E095"]),
+        ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "case-webhook", "SECRET": "s" * 20, "CASE_URL": "http://x/{case_id}",
+                                       "SUGGESTION_URL": "http://x/{case_id}/s", "USE_CASE": "poetry"}}}}, ["govai.E096"]),
+        ({"REGISTRIES": {"population": {"WSDL": "x.wsdl", "OPERATION": "getPerson", "INPUT": {"a": "b"}}}}, ["govai.E097"]),
+    ],
+)
+def test_case_and_registry_misconfigurations(settings, govai, expected):
+    from govai_plugin.checks import check_cases
+
+    settings.GOVAI = govai
+    errors = check_cases()
+    assert sorted(e.id for e in errors) == expected and all(e.hint for e in errors)
