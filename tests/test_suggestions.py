@@ -337,3 +337,59 @@ def test_the_zgw_adapter_refuses_bad_configuration_and_maps_errors():
         assert good.read_case(zaak).title == "x"
     with pytest.raises(CaseSystemUnavailable):
         ZGWCaseSystem("z", {**cfg, "SECRET_KEY": "right-secret-of-at-least-32-bytes!"}).read_case(zaak)  # the server is gone
+
+
+def test_a_registry_can_be_read_through_xroad_with_its_headers(settings):
+    from govai_plugin.services.suggestions import registry
+    from tests.servers.security_server import SecurityServer
+
+    with PopulationRegister() as register, SecurityServer() as ss:
+        register.people["38001085718"] = PERSON
+        ss.add_service("EE/GOV/70000010/rr/getPerson", "WSDL", register.url, description=register.url + "?wsdl",
+                       allow=("EE/GOV/70000002/portal",))
+        population = {"WSDL": register.url + "?wsdl", "OPERATION": "getPerson", "INPUT": {"personalCode": "applicant_id"},
+                      "OUTPUT_FIELDS": ["monthlyIncome"], "XROAD_SERVICE": "EE/GOV/70000010/rr/getPerson", "TIMEOUT": 5.0}
+        settings.GOVAI = {"XROAD": {"SECURITY_SERVER_URL": ss.url, "CLIENT_ID": "EE/GOV/70000002/portal"},
+                          "REGISTRIES": {"population": population}}
+        case = CaseRecord("HB-1", fields={"applicant_id": "38001085718"})
+        assert registry("population").lookup(case) == {"monthlyIncome": "850.00"}
+        from lxml import etree
+
+        header = etree.fromstring(ss.forwarded[-1]["body"]).find("{http://schemas.xmlsoap.org/soap/envelope/}Header")
+        xrd, ident = "{http://x-road.eu/xsd/xroad.xsd}", "{http://x-road.eu/xsd/identifiers}"
+        assert [etree.QName(e).localname for e in header] == ["client", "service", "id", "protocolVersion"]
+        assert header.findtext(f"{xrd}client/{ident}memberCode") == "70000002"
+        assert header.findtext(f"{xrd}service/{ident}serviceCode") == "getPerson"
+        assert header.findtext(f"{xrd}protocolVersion") == "4.0"
+        settings.GOVAI = {"XROAD": {"SECURITY_SERVER_URL": ss.url, "CLIENT_ID": "EE/COM/80000003/shop"},
+                          "REGISTRIES": {"population": population}}
+        with pytest.raises(RegistryError, match="(?i)access_?denied"):
+            registry("population").lookup(case)
+
+
+def test_decisions_recorded_in_the_case_system_are_pulled_and_failed_write_backs_sent_again(configured, worker, live_server,
+                                                                                             settings):
+    from django.core.management import call_command
+
+    llm, register, cases = configured
+    settings.GOVAI["CASES"]["SYSTEMS"]["casesys"]["DECISION_URL"] = cases.url + "/api/cases/{case_id}/suggestions/{suggestion_ref}/decision"
+    cases.reject_writes = True
+    cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"})
+    suggestion = wait_for(lambda: Suggestion.objects.filter(writeback="failed").first())
+    cases.reject_writes = False  # the case system was fixed
+    call_command("govai_cases", "retry-writebacks")
+    suggestion = wait_for(lambda: Suggestion.objects.filter(pk=suggestion.pk, writeback="done").first())
+    assert len(written(cases)) == 1
+    call_command("govai_cases", "pull-decisions")  # nothing decided yet
+    assert Suggestion.objects.get(pk=suggestion.pk).status == "draft"
+    cases.decisions[suggestion.external_ref] = {"action": "accept", "reviewer": "EE38001085718"}
+    from io import StringIO
+
+    out = StringIO()
+    call_command("govai_cases", "pull-decisions", stdout=out)
+    assert "1 decision(s) recorded" in out.getvalue()
+    suggestion.refresh_from_db()
+    assert suggestion.status == "accepted" and suggestion.decided_via == "case_system" and suggestion.reviewer == "EE38001085718"
+    listing = StringIO()
+    call_command("govai_cases", "suggestions", "--case", "HB-2026-001", stdout=listing)
+    assert str(suggestion.uid) in listing.getvalue() and "accepted" in listing.getvalue()

@@ -249,11 +249,16 @@ class XRoadConsumer:
         """Call ``operation`` (default: the service code) with the X-Road headers."""
         service = service if isinstance(service, ServiceId) else ServiceId.parse(service)
         client = self.soap_client(wsdl)
-        binding = next(iter(client.wsdl.bindings))
-        proxy = client.create_service(binding, self.base)
+        binding_name = next(iter(client.wsdl.bindings))
+        proxy = client.create_service(binding_name, self.base)
+        name = operation or service.service_code
+        declared = client.wsdl.bindings[binding_name]._operations.get(name)
+        if declared is not None and getattr(declared.input.header, "type", None) is not None and declared.input.header.type.elements:
+            headers: Any = self.soap_headers(service, user_id=user_id, issue=issue)
+        else:  # a WSDL that does not declare the X-Road headers (e.g. a registry's own): send them as elements
+            headers = self.header_elements(service, user_id=user_id, issue=issue)
         try:
-            return getattr(proxy, operation or service.service_code)(
-                _soapheaders=self.soap_headers(service, user_id=user_id, issue=issue), **arguments)
+            return getattr(proxy, name)(_soapheaders=headers, **arguments)
         except zeep.exceptions.Fault as fault:
             raise self._fault_error(fault.code or "", fault.message or "") from None
         except zeep.exceptions.TransportError as exc:
@@ -274,18 +279,30 @@ class XRoadConsumer:
 
     # --- SOAP metaservices -------------------------------------------------------------------------------
 
+    def header_elements(self, service: ServiceId, *, user_id: str = "", issue: str = "") -> list[etree._Element]:
+        """The X-Road headers as lxml elements, in the protocol's order."""
+        values = self.soap_headers(service, user_id=user_id, issue=issue)
+        elements = []
+        for name in ("client", "service"):
+            ident = values[name]
+            el = etree.Element(f"{{{XRD}}}{name}", {f"{{{ID}}}objectType": ident["objectType"]}, nsmap={"xrd": XRD, "id": ID})
+            for key in ("xRoadInstance", "memberClass", "memberCode", "subsystemCode", "serviceCode", "serviceVersion"):
+                if key in ident:
+                    etree.SubElement(el, f"{{{ID}}}{key}").text = ident[key]
+            elements.append(el)
+        for name in ("id", "userId", "issue", "protocolVersion"):
+            if name in values:
+                el = etree.Element(f"{{{XRD}}}{name}", nsmap={"xrd": XRD})
+                el.text = values[name]
+                elements.append(el)
+        return elements
+
     def _meta_soap(self, provider: ClientId, code: str, body: etree._Element) -> requests.Response:
         service = ServiceId(provider, code)
         env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soapenv": SOAP_ENV, "xrd": XRD, "id": ID})
         header = etree.SubElement(env, f"{{{SOAP_ENV}}}Header")
-        values = self.soap_headers(service)
-        for name, ident in (("client", values["client"]), ("service", values["service"])):
-            el = etree.SubElement(header, f"{{{XRD}}}{name}", {f"{{{ID}}}objectType": ident["objectType"]})
-            for key in ("xRoadInstance", "memberClass", "memberCode", "subsystemCode", "serviceCode", "serviceVersion"):
-                if key in ident:
-                    etree.SubElement(el, f"{{{ID}}}{key}").text = ident[key]
-        etree.SubElement(header, f"{{{XRD}}}id").text = values["id"]
-        etree.SubElement(header, f"{{{XRD}}}protocolVersion").text = "4.0"
+        for element in self.header_elements(service):
+            header.append(element)
         etree.SubElement(env, f"{{{SOAP_ENV}}}Body").append(body)
         response = self._send("POST", self.base, data=etree.tostring(env, xml_declaration=True, encoding="UTF-8"),
                               headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})

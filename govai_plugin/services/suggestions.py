@@ -350,3 +350,40 @@ def flag_superseded(previous: Document, current: Document) -> int:
     if flagged:
         logger.info("suggestions_flagged document=%s count=%d", previous.uid, flagged)
     return flagged
+
+
+def pull_decisions(system: str | None = None) -> int:
+    """Ask the case systems that record decisions (``read_decision``) about written drafts;
+    record what they say. For a cron job or beat schedule; returns how many were recorded."""
+    recorded = 0
+    rows = Suggestion.objects.select_related("answer_job").filter(status=Suggestion.Status.DRAFT,
+                                                                  writeback=Suggestion.WriteBack.DONE).exclude(external_ref="")
+    if system:
+        rows = rows.filter(system=system)
+    adapters: dict[str, CaseSystem] = {}
+    for suggestion in rows:
+        try:
+            adapter = adapters.setdefault(suggestion.system, case_system(suggestion.system))
+            decision = adapter.read_decision(suggestion.case_ref, suggestion.external_ref)
+            if decision is None:
+                continue
+            decide(suggestion, decision.action, reviewer=decision.reviewer, text=decision.text, reason=decision.reason,
+                   via="case_system")
+            recorded += 1
+        except GovAIError as exc:  # one system or suggestion failing does not stop the others
+            logger.warning("decision_pull_failed suggestion=%s error=%s", suggestion.uid, exc)
+    return recorded
+
+
+def retry_failed_writebacks(system: str | None = None) -> int:
+    """Send failed write-backs again (after the case system was fixed); same idempotency keys."""
+    rows = Suggestion.objects.filter(writeback=Suggestion.WriteBack.FAILED)
+    if system:
+        rows = rows.filter(system=system)
+    ids = list(rows.values_list("pk", flat=True))
+    Suggestion.objects.filter(pk__in=ids).update(writeback=Suggestion.WriteBack.PENDING, writeback_error="")
+    from govai_plugin.tasks import write_back_suggestion
+
+    for pk in ids:
+        write_back_suggestion.delay(pk)
+    return len(ids)

@@ -30,6 +30,8 @@ class CaseSystem(ThreadingHTTPServer):
         self.requests: list[dict] = []
         self.fail_writes = 0
         self.reject_writes = False
+        #: external ref -> {"action", "reviewer", "text", "reason"}: decisions taken in this system
+        self.decisions: dict[str, dict] = {}
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -70,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
         if len(parts) == 3 and parts[:2] == ["api", "cases"] and parts[2] in self.server.cases:
             return self._json(200, self.server.cases[parts[2]])
+        if len(parts) == 6 and parts[3] == "suggestions" and parts[5] == "decision" and parts[4] in self.server.decisions:
+            return self._json(200, self.server.decisions[parts[4]])
         return self._json(404, {"detail": "no such case"})
 
     def do_POST(self):
