@@ -313,6 +313,11 @@ def test_a_zgw_case_gets_the_suggestion_as_a_linked_document(settings, remote, r
         Suggestion.objects.filter(pk=suggestion.pk).update(writeback="pending")
         service.write_back(suggestion.pk, attempt=1, last_attempt=True)
         assert len(zgw.documents) == 1 and len(zgw.links) == 1
+        # reading the zaak again shows the linked document with its title
+        from govai_plugin.services.suggestions import case_system
+
+        case = case_system("openzaak").read_case(zaak)
+        assert case.fields["rent"] == "450" and case.documents[0]["title"].startswith("AI-suggestie")
 
 
 def test_the_zgw_adapter_refuses_bad_configuration_and_maps_errors():

@@ -110,7 +110,10 @@ class ZGWCaseSystem:
                 fields[str(prop["naam"])] = prop.get("waarde", "")
         documents = []
         for link in self._results(self._request("GET", f"{self.zaken}/zaakinformatieobjecten", params={"zaak": zaak_url})):
-            documents.append({"title": link.get("titel", ""), "url": link.get("informatieobject", "")})
+            url = link.get("informatieobject", "")
+            document = self._request("GET", url) if url.startswith(self.documenten + "/") else {}
+            documents.append({"title": document.get("titel") or link.get("titel", ""), "url": url,
+                              "description": document.get("beschrijving", ""), "format": document.get("formaat", "")})
         return CaseRecord(case_ref=case_ref, title=str(zaak.get("omschrijving", ""))[:500],
                           case_type=str(zaak.get("identificatie", ""))[:100], fields=fields, documents=documents)
 

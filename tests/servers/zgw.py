@@ -103,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
             if parts[3:] == ["zaakinformatieobjecten"]:
                 found = [link for link in self.server.links if all(link.get(k) == v for k, v in query.items())]
                 return self._json(200, found)
+        if parts[:4] == ["documenten", "api", "v1", "enkelvoudiginformatieobjecten"] and len(parts) == 5:
+            found = [d for d in self.server.documents if d["url"].endswith("/" + parts[4])]
+            return self._json(200, found[0]) if found else self._json(404, {"detail": "Niet gevonden."})
         if parts[:4] == ["documenten", "api", "v1", "enkelvoudiginformatieobjecten"] and len(parts) == 4:
             found = [d for d in self.server.documents if all(str(d.get(k)) == v for k, v in query.items())]
             return self._json(200, {"count": len(found), "next": None, "previous": None, "results": found})
