@@ -258,6 +258,10 @@ def _ask(wrapper, grant, info, code) -> etree._Element:
         except InvalidOperation:
             raise InvalidRequest("waitSeconds must be a number.") from None
     in_force = _text(wrapper, "inForceOn")
+    try:
+        in_force_on = dt.date.fromisoformat(in_force[:10]) if in_force else None
+    except ValueError:
+        raise InvalidRequest("inForceOn must be a date, YYYY-MM-DD.") from None
     job = ask(
         _text(wrapper, "question") or "",
         client=grant.api_client,
@@ -265,7 +269,7 @@ def _ask(wrapper, grant, info, code) -> etree._Element:
         use_case=_text(wrapper, "useCase"),
         case_context=_text(wrapper, "caseContext") or "",
         languages=_texts(wrapper, "language"),
-        in_force_on=dt.date.fromisoformat(in_force) if in_force else None,
+        in_force_on=in_force_on,
         actor=f"xroad:{info.client}",
     )
     deadline = time.monotonic() + wait
