@@ -66,6 +66,8 @@ bench: install
 	$(BIN)/python benchmarks/abstention_threshold.py
 	$(BIN)/python benchmarks/answer_overhead.py
 	$(BIN)/python benchmarks/xroad_overhead.py
+	$(BIN)/python benchmarks/case_overhead.py
+	$(BIN)/python benchmarks/pii_detector.py
 
 stop:
 	$(BIN)/python manage.py govai_services stop

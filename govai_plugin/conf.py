@@ -155,6 +155,13 @@ DEFAULTS: dict[str, Any] = {
         "TLS_CERT": "",
         "TLS_KEY": "",
     },
+    # Personal data is replaced by placeholders before anything reaches the model,
+    # and put back into the answer.
+    "PII": {
+        "ENABLED": True,
+        # Kinds not to pseudonymise (e.g. ["DOB"] where birth dates must be reasoned about).
+        "DISABLED_KINDS": [],
+    },
     # Case-management systems that send events and receive suggestions.
     "CASES": {
         # Webhook events older (or newer) than this many seconds are refused.

@@ -65,6 +65,7 @@ class AnswerListView(GovAIView):
             metadata=data["metadata"],
             in_force_on=data["in_force_on"],
             actor=self.actor(request),
+            names=data["names"],
         )
         deadline = time.monotonic() + wait
         while not job.is_final and time.monotonic() < deadline:

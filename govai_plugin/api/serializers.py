@@ -137,6 +137,8 @@ class AnswerRequestSerializer(serializers.Serializer):
     languages = serializers.ListField(child=serializers.CharField(max_length=16), required=False, default=list, max_length=20)
     metadata = JSONObjectField(required=False, default=dict)
     in_force_on = serializers.DateField(required=False, allow_null=True, default=None)
+    names = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list, max_length=50,
+                                  help_text="Names of people in the case: pseudonymised like other personal data.")
 
 
 class AnswerSourceSerializer(PassageLocationSerializer):
@@ -154,7 +156,7 @@ class AnswerJobSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="uid")
     status = serializers.CharField()
     use_case = serializers.CharField()
-    question = serializers.CharField()
+    question = serializers.SerializerMethodField()
     answer = serializers.CharField(source="answer_text", allow_blank=True)
     partial_answer = serializers.CharField(source="partial_text", allow_blank=True)
     label = serializers.SerializerMethodField()
@@ -175,6 +177,12 @@ class AnswerJobSerializer(serializers.Serializer):
 
     def get_label(self, obj) -> str:
         return govai_settings.ANSWERS["LABEL"]
+
+    def get_question(self, obj) -> str:
+        """The question as asked (the row keeps it pseudonymised)."""
+        from govai_plugin.pii import Pseudonyms
+
+        return Pseudonyms(obj.pii_map).restore(obj.question)
 
     def get_timings(self, obj) -> dict[str, float | None]:
         return obj.timings()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from govai_plugin.hooks import hookspec
+from govai_plugin.pii import PiiPattern
 from govai_plugin.types import (
     AdapterSpec,
     ChunkDraft,
@@ -133,6 +134,19 @@ def govai_guard_input(text: str, context: dict[str, Any]) -> list[GuardFinding] 
     :param context: what is known about the request (``kind``: ``"question"``
         or ``"context"``; ``names``: person names from the case, if any).
     :returns: findings, or ``None`` / ``[]`` when there is nothing to report.
+    """
+
+
+@hookspec
+def govai_register_pii_patterns() -> list[PiiPattern] | None:
+    """Declare patterns of personal data to pseudonymise before text reaches the model.
+
+    Fires when a question is asked (question, case context and registry data are
+    scanned). All implementations run; their patterns are combined. A pattern is a
+    regular expression with an optional validator (check digits) and optional context
+    words; overlapping detections keep the highest ``priority``.
+
+    :returns: patterns (:class:`govai_plugin.pii.PiiPattern`).
     """
 
 

@@ -18,6 +18,7 @@ import pluggy
 
 from govai_plugin.exceptions import ConfigurationError, UnsupportedFormat
 from govai_plugin.hooks import ENTRY_POINT_GROUP, PROJECT_NAME, hookspecs
+from govai_plugin.pii import PiiPattern
 from govai_plugin.types import (
     AdapterSpec,
     ChunkDraft,
@@ -131,6 +132,12 @@ class Hooks:
         for result in self.pm.hook.govai_guard_input(text=text, context=context):
             findings.extend(result or [])
         return findings
+
+    def pii_patterns(self) -> list[PiiPattern]:
+        patterns: list[PiiPattern] = []
+        for result in self.pm.hook.govai_register_pii_patterns():
+            patterns.extend(result or [])
+        return patterns
 
     def build_prompt(self, use_case: UseCase, question: str, sources: list[SearchHit], context: dict[str, Any]) -> Prompt:
         prompt = self.pm.hook.govai_build_prompt(use_case=use_case, question=question, sources=sources, context=context)

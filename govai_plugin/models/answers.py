@@ -40,6 +40,9 @@ class AnswerJob(models.Model):
     findings = models.JSONField(default=list)
     abstain_reason = models.CharField(max_length=32, blank=True)
     abstain_detail = models.TextField(blank=True)
+    #: Placeholder -> personal data it replaced in the question and context (GOVAI["PII"]).
+    #: Needed to put the values back into the answer; nothing sent to the model holds them.
+    pii_map = models.JSONField(default=dict, blank=True)
     model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)

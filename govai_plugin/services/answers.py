@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from govai_plugin.conf import govai_settings
+from govai_plugin.pii import Pseudonyms, detect
 from govai_plugin.exceptions import GovAIError, InvalidRequest, RetryableError
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import AnswerJob, ApiClient
@@ -46,9 +47,14 @@ def ask(
     languages: list[str] | tuple[str, ...] = (),
     metadata: dict[str, Any] | None = None,
     in_force_on: dt.date | None = None,
+    names: list[str] | tuple[str, ...] = (),
     enqueue: bool = True,
 ) -> AnswerJob:
-    """Validate, retrieve and queue an answer; returns the job (already final if it abstained)."""
+    """Validate, retrieve and queue an answer; returns the job (already final if it abstained).
+
+    Personal data in the question and the case context (and ``names`` of people in the case)
+    is replaced by placeholders before retrieval, storage and the model; the answer gets the
+    values back (see :mod:`govai_plugin.pii`)."""
     cfg = govai_settings.ANSWERS
     hooks = get_hooks()
     use_case = use_case or cfg["DEFAULT_USE_CASE"]
@@ -62,8 +68,13 @@ def ask(
         raise InvalidRequest(f"The question has {len(question):,} characters; the limit is {cfg['MAX_QUESTION_CHARS']:,}.")
     if len(case_context or "") > cfg["MAX_CONTEXT_CHARS"]:
         raise InvalidRequest(f"The case context is longer than {cfg['MAX_CONTEXT_CHARS']:,} characters.")
-    question = _guarded(hooks, question, {"kind": "question"})
-    case_context = _guarded(hooks, case_context, {"kind": "context"}) if case_context else ""
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and len(n) <= 200 for n in names) or len(names) > 50:
+        raise InvalidRequest("names must be a list of at most 50 person names of at most 200 characters.")
+    question = _guarded(hooks, question, {"kind": "question", "names": list(names)})
+    case_context = _guarded(hooks, case_context, {"kind": "context", "names": list(names)}) if case_context else ""
+    pseudonyms = Pseudonyms()
+    question = pseudonymise(hooks, question, pseudonyms, names)
+    case_context = pseudonymise(hooks, case_context, pseudonyms, names)
 
     query = build_query(
         question, client=client, collections=collections, mode=mode, top_k=cfg["TOP_K"],
@@ -84,6 +95,7 @@ def ask(
             "in_force_on": in_force_on.isoformat() if in_force_on else None,
         },
         retrieval_ms=retrieval_ms,
+        pii_map=pseudonyms.values,
     )
     best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
     if not query.collection_ids:
@@ -120,6 +132,7 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
     job.refresh_from_db()
     hooks = get_hooks()
     cfg = govai_settings.LLM
+    pseudonyms = Pseudonyms(job.pii_map)
     streamed: list[str] = []
     last_write = [time.monotonic()]
 
@@ -128,7 +141,8 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
             AnswerJob.objects.filter(pk=job.pk, first_token_at__isnull=True).update(first_token_at=timezone.now())
         streamed.append(piece)
         if time.monotonic() - last_write[0] >= _PARTIAL_EVERY:
-            AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING).update(partial_text="".join(streamed))
+            AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING).update(
+                partial_text=pseudonyms.restore("".join(streamed)))
             last_write[0] = time.monotonic()
 
     prompt = Prompt(messages=job.prompt_messages, use_case=job.use_case, template_version=job.prompt_version)
@@ -166,7 +180,7 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
         citations = _citations(text, job.sources)
         if not citations:
             updates["findings"].append({"kind": "uncited", "message": "the answer cites no source", "severity": "warning"})
-        updates.update(status=AnswerJob.Status.SUCCEEDED, answer_text=text, citations=citations)
+        updates.update(status=AnswerJob.Status.SUCCEEDED, answer_text=pseudonyms.restore(text), citations=citations)
     # Only the run that still holds the job records its result (a redelivered duplicate does not).
     AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING, attempts=attempt).update(**updates)
     job.refresh_from_db()
@@ -175,6 +189,18 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
 
 
 # -- helpers ---------------------------------------------------------------------
+
+
+def pseudonymise(hooks, text: str, pseudonyms: Pseudonyms, names: list[str] | tuple[str, ...] = ()) -> str:
+    """Replace personal data in ``text`` by ``pseudonyms``' placeholders (GOVAI["PII"])."""
+    cfg = govai_settings.PII
+    if not text or not cfg["ENABLED"]:
+        return text
+    disabled = set(cfg["DISABLED_KINDS"])
+    patterns = [p for p in hooks.pii_patterns() if p.kind not in disabled]
+    for found in reversed(detect(text, patterns, names if "PERSON" not in disabled else ())):
+        text = text[: found.start] + pseudonyms.placeholder(found.kind, found.value) + text[found.end :]
+    return text
 
 
 def _guarded(hooks, text: str, context: dict[str, Any]) -> str:

@@ -235,6 +235,7 @@ def _draft_for_event(event: CaseEvent) -> str:
             use_case=cfg.get("USE_CASE") or "case_summary",
             case_context=context[: govai_settings.ANSWERS["MAX_CONTEXT_CHARS"]],
             actor=f"case:{event.system}",
+            names=[str(case.fields[f]) for f in cfg.get("NAME_FIELDS", []) if case.fields.get(f)][:50],
             enqueue=True,
         )
         suggestion = Suggestion.objects.create(system=event.system, case_ref=event.case_ref, event=event, answer_job=job,

@@ -213,3 +213,22 @@ def test_govai_register_use_cases():
     with registered(Override(), "test.usecases"):
         cases = plugin_service.use_cases()
     assert cases["caseworker_qa"] is custom and "eligibility" in cases and "citizen_reply" in cases
+
+
+def test_govai_register_pii_patterns(transactional_db, settings):
+    """A plugin adds an institution's own identifier (a case number format); it is pseudonymised like the built-ins."""
+    import re
+
+    from govai_plugin.pii import PiiPattern, Pseudonyms
+    from govai_plugin.services.answers import pseudonymise
+
+    class CaseNumbers:
+        @hookimpl
+        def govai_register_pii_patterns(self):
+            return [PiiPattern("CLIENT_NO", re.compile(r"\bKL-\d{6}\b"))]
+
+    with registered(CaseNumbers(), "test.pii"):
+        pseudonyms = Pseudonyms()
+        text = pseudonymise(_hooks(), "Client KL-123456 wrote from jaan@example.ee", pseudonyms)
+    assert text == "Client [CLIENT_NO_1] wrote from [EMAIL_1]"
+    assert pseudonyms.restore("Reply to [CLIENT_NO_1]") == "Reply to KL-123456"
