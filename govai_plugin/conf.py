@@ -162,6 +162,11 @@ DEFAULTS: dict[str, Any] = {
         # Kinds not to pseudonymise (e.g. ["DOB"] where birth dates must be reasoned about).
         "DISABLED_KINDS": [],
     },
+    "AUDIT": {
+        # Delete audit events older than this many days (manage.py govai_audit prune);
+        # 0 keeps them for ever. Set it to your records-retention schedule.
+        "RETENTION_DAYS": 0,
+    },
     # Case-management systems that send events and receive suggestions.
     "CASES": {
         # Webhook events older (or newer) than this many seconds are refused.

@@ -153,7 +153,7 @@ class DocumentDetailView(GovAIView):
         """Delete the document: every version of it and all their passages."""
         document = self._document(request, uid)
         access.get_writable(request.user, document.collection.slug)
-        ingest.delete_document(document)
+        ingest.delete_document(document, actor=f"api:{request.user.name}")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

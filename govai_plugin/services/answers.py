@@ -11,6 +11,7 @@ run_generation(): generate on the text-generation server (streaming into the job
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from govai_plugin.conf import govai_settings
+from govai_plugin.services import audit
 from govai_plugin.pii import Pseudonyms, detect
 from govai_plugin.exceptions import GovAIError, InvalidRequest, RetryableError
 from govai_plugin.hooks.manager import get_hooks
@@ -112,6 +114,12 @@ def ask(
             from govai_plugin.tasks import generate_answer
 
             transaction.on_commit(lambda: generate_answer.delay(job.pk))
+    audit.record("answer.asked", actor=job.actor, object_ref=str(job.uid), details={
+        "use_case": job.use_case, "question": job.question, "collections": job.collection_ids, "search": job.search,
+        "retrieved": _passage_refs(job.sources), "prompt_version": job.prompt_version, "status": job.status,
+        "pseudonymised": len(job.pii_map)})
+    if job.is_final:
+        _audit_final(job, output="")
     logger.info("answer_queued job=%s status=%s hits=%d best=%.3f", job.uid, job.status, len(hits), best)
     return job
 
@@ -182,8 +190,11 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
             updates["findings"].append({"kind": "uncited", "message": "the answer cites no source", "severity": "warning"})
         updates.update(status=AnswerJob.Status.SUCCEEDED, answer_text=pseudonyms.restore(text), citations=citations)
     # Only the run that still holds the job records its result (a redelivered duplicate does not).
-    AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING, attempts=attempt).update(**updates)
-    job.refresh_from_db()
+    with transaction.atomic():  # the final status and its audit record become visible together
+        recorded = AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING, attempts=attempt).update(**updates)
+        job.refresh_from_db()
+        if recorded:
+            _audit_final(job, output=text)  # the model's own text: pseudonymised
     logger.info("answer_done job=%s status=%s tokens=%s", job.uid, job.status, job.completion_tokens)
     return job
 
@@ -223,9 +234,28 @@ def _abstain(job: AnswerJob, reason: str, detail: str) -> None:
 
 
 def _fail(job: AnswerJob, message: str) -> AnswerJob:
-    AnswerJob.objects.filter(pk=job.pk).update(status=AnswerJob.Status.FAILED, error=message, finished_at=timezone.now())
-    job.refresh_from_db()
+    with transaction.atomic():
+        AnswerJob.objects.filter(pk=job.pk).update(status=AnswerJob.Status.FAILED, error=message, finished_at=timezone.now())
+        job.refresh_from_db()
+        _audit_final(job, output="")
     return job
+
+
+def _passage_refs(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Which passages, exactly: chunk, document, version and a hash of the text."""
+    return [{"number": s["number"], "chunk_id": s["chunk_id"], "document_id": s["document_id"],
+             "document_version": s["document_version"], "sha256": hashlib.sha256(s["text"].encode()).hexdigest()}
+            for s in sources]
+
+
+def _audit_final(job: AnswerJob, *, output: str) -> None:
+    cfg = govai_settings.LLM
+    audit.record("answer.final", actor=job.actor, outcome=job.status, object_ref=str(job.uid), details={
+        "use_case": job.use_case, "prompt_version": job.prompt_version, "model": job.model,
+        "parameters": {"max_tokens": cfg["MAX_TOKENS"], "temperature": cfg["TEMPERATURE"]},
+        "passages": _passage_refs(job.sources), "cited": [c["number"] for c in job.citations],
+        "output": output, "abstain_reason": job.abstain_reason, "error": job.error[:2000],
+        "findings": job.findings, "tokens": [job.prompt_tokens, job.completion_tokens]})
 
 
 def _model_abstention(text: str) -> tuple[str, str] | None:

@@ -24,6 +24,7 @@ from django.db.models import Value
 from django.utils import timezone
 
 from govai_plugin.conf import govai_settings
+from govai_plugin.services import audit
 from govai_plugin.exceptions import (
     CorruptDocument,
     DocumentTooLarge,
@@ -170,13 +171,16 @@ def expand_paths_with_keys(paths: Iterable[str | os.PathLike[str]]) -> list[tupl
     return files
 
 
-def delete_document(document: Document) -> int:
+def delete_document(document: Document, *, actor: str = "local") -> int:
     """Delete a document with every version of it and their chunks; returns versions removed."""
     with transaction.atomic():
         versions = Document.objects.filter(collection_id=document.collection_id, source_key=document.source_key)
         count = versions.count()
+        removed = [str(uid) for uid in versions.values_list("uid", flat=True)]
         versions.update(supersedes=None)
         versions.delete()
+        audit.record("document.deleted", actor=actor, object_ref=str(document.uid),
+                     details={"title": document.title, "source": document.source, "versions": removed})
     logger.info("document_deleted collection=%s source_key=%s versions=%d", document.collection_id, document.source_key, count)
     return count
 
@@ -401,6 +405,10 @@ def _store(collection: Collection, plan: _Plan) -> IngestOutcome:
             + SearchVector("heading_path", weight="A", config=plan.ts_config)
             + SearchVector("text", weight="B", config=plan.ts_config)
         )
+        audit.record("document.ingested", actor=plan.actor or "local", object_ref=str(document.uid), details={
+            "collection": collection.slug, "title": document.title, "version": document.version,
+            "content_hash": document.content_hash, "source": document.source, "chunks": len(plan.drafts),
+            "supersedes": str(previous.uid) if previous else None})
     status: Status = "new_version" if previous else "created"
     logger.info("document_ingested source=%s status=%s version=%d chunks=%d", plan.label, status, document.version, len(plan.drafts))
     return IngestOutcome(plan.label, status, document, len(plan.drafts))

@@ -95,7 +95,7 @@ def test_malformed_xroad_headers_are_refused_with_400_and_audited(http, meta, me
     response = post(http, SEARCH, {"query": "housing"}, **meta)
     assert response.status_code == 400, response.content
     assert message in response.json()["detail"]
-    event = AuditEvent.objects.get()
+    event = AuditEvent.objects.filter(action__startswith="xroad.").get()
     assert event.outcome == "bad_header" and event.details["status"] == 400
 
 
@@ -103,7 +103,7 @@ def test_a_client_nobody_granted_is_refused_with_403(http):
     response = post(http, SEARCH, {"query": "housing"}, **xroad_headers(client=STRANGER))
     assert response.status_code == 403
     assert STRANGER in response.json()["detail"]
-    assert AuditEvent.objects.get().outcome == "access_denied"
+    assert AuditEvent.objects.filter(action__startswith="xroad.").get().outcome == "access_denied"
 
 
 def test_a_client_may_use_only_the_services_it_was_granted(http, xroad_settings, llm):
@@ -145,7 +145,7 @@ def test_calls_from_outside_the_security_server_addresses_are_refused(http, xroa
     xroad_settings.GOVAI = {**xroad_settings.GOVAI, "XROAD": {**xroad_settings.GOVAI["XROAD"], "ALLOWED_ADDRESSES": ["10.1.2.3/32"]}}
     response = post(http, SEARCH, {"query": "housing"}, **xroad_headers())
     assert response.status_code == 403 and "Security Server address" in response.json()["detail"]
-    assert AuditEvent.objects.get().outcome == "address_not_allowed"
+    assert AuditEvent.objects.filter(action__startswith="xroad.").get().outcome == "address_not_allowed"
 
 
 def test_oversized_malformed_and_hostile_bodies(http, xroad_settings):
@@ -161,7 +161,7 @@ def test_oversized_malformed_and_hostile_bodies(http, xroad_settings):
     injected = post(http, SEARCH, {"query": "'; DROP TABLE govai_plugin_chunk; --"}, **xroad_headers())
     assert injected.status_code == 200
     assert not AnswerJob.objects.exists()
-    assert [e.outcome for e in AuditEvent.objects.all()] == ["too_large", "parse_error", "invalid_request", "invalid_request", "ok"]
+    assert [e.outcome for e in AuditEvent.objects.filter(action__startswith="xroad.")] == ["too_large", "parse_error", "invalid_request", "invalid_request", "ok"]
 
 
 def test_a_client_sees_only_its_own_jobs(http, xroad_settings, llm, worker):
