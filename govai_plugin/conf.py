@@ -119,6 +119,9 @@ DEFAULTS: dict[str, Any] = {
         "MAX_CONTEXT_CHARS": 20000,
         # Label every answer carries (EU AI Act article 50: people are told they deal with AI).
         "LABEL": "AI-generated draft: check it against the cited sources before you rely on it.",
+        # URLs, e-mail addresses and phone numbers an answer may contain even when no
+        # source names them (e.g. the institution's own help line); others are masked.
+        "ALLOWED_CONTACTS": [],
     },
     "API": {
         # Largest upload the documents endpoint takes, in bytes.

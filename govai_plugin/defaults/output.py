@@ -1,7 +1,12 @@
-"""Built-in output check: every citation marker must name a source in the prompt.
+"""Built-in output checks.
 
-Markers like ``[7]`` when only three sources were given are removed from the
-answer and reported, so no citation points at nothing.
+* Every citation marker must name a source in the prompt: markers like ``[7]`` when only
+  three sources were given are removed and reported, so no citation points at nothing.
+* Contact details the model writes (URLs, e-mail addresses, phone numbers) must appear in
+  the sources or in ``ANSWERS.ALLOWED_CONTACTS``; others are masked and reported, so a
+  model cannot send a citizen to an address no rule names. A URL under an address a source
+  names (same site section) is kept. Placeholders of pseudonymised
+  personal data (``[EMAIL_1]``) are not contact details here: they are the asker's own.
 """
 
 from __future__ import annotations
@@ -9,24 +14,62 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from govai_plugin.conf import govai_settings
 from govai_plugin.hooks import hookimpl
 from govai_plugin.types import OutputFinding, SearchHit
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
+CONTACTS = [
+    ("url", re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]{}\"']+[^\s<>()\[\]{}\"'.,;:!?]", re.IGNORECASE), "[link removed]"),
+    ("email", re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), "[e-mail removed]"),
+    ("phone", re.compile(r"(?<![\w+])(?:\+|00)[1-9][\d .()-]{6,18}\d(?!\w)|(?<!\w)\(?0\d{1,4}\)?[ .-]?\d{2,4}[ .-]?\d{2,4}(?!\w)"),
+     "[phone number removed]"),
+]
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"\D", "", value)
+
+
+def _known(kind: str, value: str, haystack: str, source_phones: set[str], allowed: list[str]) -> bool:
+    if kind == "phone":
+        digits = _digits(value)
+        return digits in source_phones or any(digits == _digits(a) for a in allowed if _digits(a))
+    needle = value.lower().rstrip("/")
+    if needle in haystack:
+        return True
+    # a page under an address a source or the allowlist names (same site section)
+    bases = allowed + (re.findall(CONTACTS[0][1].pattern, haystack, re.IGNORECASE) if kind == "url" else [])
+    return any(needle == b.lower().rstrip("/") or needle.startswith(b.lower().rstrip("/") + "/") for b in bases)
 
 
 @hookimpl(trylast=True)
 def govai_check_output(answer: str, sources: list[SearchHit], context: dict[str, Any]) -> list[OutputFinding]:
-    invalid = sorted({int(n) for n in CITATION.findall(answer) if not 1 <= int(n) <= len(sources)})
-    if not invalid:
-        return []
-    cleaned = CITATION.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(sources) else "", answer)
-    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
-    return [
-        OutputFinding(
-            kind="invalid_citation",
-            message=f"removed citation markers that point at no source: {', '.join(f'[{n}]' for n in invalid)}",
-            severity="warning",
-            replacement_text=cleaned,
-        )
-    ]
+    findings: list[OutputFinding] = []
+    text = answer
+    invalid = sorted({int(n) for n in CITATION.findall(text) if not 1 <= int(n) <= len(sources)})
+    if invalid:
+        text = CITATION.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(sources) else "", text)
+        text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+        findings.append(OutputFinding(kind="invalid_citation", severity="warning", replacement_text=text,
+                                      message=f"removed citation markers that point at no source: "
+                                              f"{', '.join(f'[{n}]' for n in invalid)}"))
+    haystack = "\n".join(s.text for s in sources).lower()
+    phone_pattern = CONTACTS[2][1]
+    source_phones = {_digits(m.group(0)) for s in sources for m in phone_pattern.finditer(s.text)}
+    allowed = list(govai_settings.ANSWERS.get("ALLOWED_CONTACTS") or [])
+    for kind, pattern, mask in CONTACTS:
+        masked: list[str] = []
+
+        def replace(match: re.Match[str]) -> str:
+            value = match.group(0)
+            if _known(kind, value, haystack, source_phones, allowed):
+                return value
+            masked.append(value)
+            return mask
+
+        text = pattern.sub(replace, text)
+        if masked:
+            findings.append(OutputFinding(kind=f"unverified_{kind}", severity="warning", replacement_text=text,
+                                          message=f"masked {len(masked)} {kind}(s) that appear in no source: {masked[0]!r}"))
+    return findings

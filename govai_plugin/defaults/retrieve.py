@@ -23,7 +23,7 @@ _HIT_FIELDS = (
 
 
 def _filtered(query: SearchQuery):
-    chunks = Chunk.objects.filter(collection_id__in=query.collection_ids)
+    chunks = Chunk.objects.filter(collection_id__in=query.collection_ids, quarantine_reason="")
     if query.in_force_on is None:
         chunks = chunks.filter(document__is_current=True)
     else:

@@ -181,6 +181,9 @@ class Chunk(models.Model):
     embedding = VectorField(dimensions=govai_settings.EMBEDDINGS["DIMENSIONS"])
     #: The PostgreSQL text search configuration of the document's language.
     ts_config = models.CharField(max_length=63, default="simple")
+    #: Why an input guard flagged this passage at ingestion (e.g. prompt injection); while set,
+    #: retrieval never returns it. An administrator releases it (manage.py govai_quarantine).
+    quarantine_reason = models.CharField(max_length=500, blank=True, default="")
     search_vector = SearchVectorField(null=True)
 
     objects = ChunkQuerySet.as_manager()

@@ -405,13 +405,29 @@ def _store(collection: Collection, plan: _Plan) -> IngestOutcome:
             + SearchVector("heading_path", weight="A", config=plan.ts_config)
             + SearchVector("text", weight="B", config=plan.ts_config)
         )
+        quarantined = _quarantine(document)
         audit.record("document.ingested", actor=plan.actor or "local", object_ref=str(document.uid), details={
+            "quarantined_chunks": quarantined,
             "collection": collection.slug, "title": document.title, "version": document.version,
             "content_hash": document.content_hash, "source": document.source, "chunks": len(plan.drafts),
             "supersedes": str(previous.uid) if previous else None})
     status: Status = "new_version" if previous else "created"
     logger.info("document_ingested source=%s status=%s version=%d chunks=%d", plan.label, status, document.version, len(plan.drafts))
     return IngestOutcome(plan.label, status, document, len(plan.drafts))
+
+
+def _quarantine(document: Document) -> list[int]:
+    """Screen each passage with the input guards; a blocking finding quarantines it."""
+    hooks = get_hooks()
+    flagged = []
+    for chunk in Chunk.objects.filter(document=document).only("id", "text"):
+        blocking = [f for f in hooks.guard_input(chunk.text, {"kind": "passage", "document": str(document.uid)}) if f.block]
+        if blocking:
+            Chunk.objects.filter(pk=chunk.pk).update(quarantine_reason=blocking[0].message[:500])
+            flagged.append(chunk.pk)
+    if flagged:
+        logger.warning("chunks_quarantined document=%s count=%d", document.uid, len(flagged))
+    return flagged
 
 
 def _verify_spans(text: str, drafts: list[ChunkDraft], label: str) -> None:

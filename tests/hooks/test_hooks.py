@@ -232,3 +232,19 @@ def test_govai_register_pii_patterns(transactional_db, settings):
         text = pseudonymise(_hooks(), "Client KL-123456 wrote from jaan@example.ee", pseudonyms)
     assert text == "Client [CLIENT_NO_1] wrote from [EMAIL_1]"
     assert pseudonyms.restore("Reply to [CLIENT_NO_1]") == "Reply to KL-123456"
+
+
+def test_govai_check_output_masks_contact_details_no_source_names(settings):
+    hit = _hit(1)
+    hit.text = "Apply at https://www.example.gov/benefits or write to benefits@example.gov, phone +372 600 1234."
+    answer = ("Apply online at https://www.example.gov/benefits/housing [1] or at http://evil.example/phish, "
+              "write to benefits@example.gov or scam@evil.example, call +372 600 1234 or +372 5555 0000. "
+              "We will reply to [EMAIL_1].")
+    text, findings = _hooks().check_output(answer, [hit], {})
+    assert "https://www.example.gov/benefits/housing" in text and "benefits@example.gov" in text and "+372 600 1234" in text
+    assert "evil" not in text and "5555" not in text and "[EMAIL_1]" in text
+    assert text.count("[link removed]") == 1 and "[e-mail removed]" in text and "[phone number removed]" in text
+    assert sorted(f.kind for f in findings) == ["unverified_email", "unverified_phone", "unverified_url"]
+    settings.GOVAI = {"ANSWERS": {"ALLOWED_CONTACTS": ["http://evil.example", "+372 5555 0000"]}}
+    text, findings = _hooks().check_output(answer, [hit], {})
+    assert "http://evil.example/phish" in text and "+372 5555 0000" in text and [f.kind for f in findings] == ["unverified_email"]
