@@ -8,6 +8,7 @@ E04x ingestion and API limits, E05x plugins, E06x database (run with
 from __future__ import annotations
 
 import difflib
+import re
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,11 @@ def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
         )
     if govai_settings.API["MAX_UPLOAD_BYTES"] < 1:
         errors.append(_error(44, "GOVAI['API']['MAX_UPLOAD_BYTES'] must be positive.", "25 MiB is the default."))
+    bad = {scope: rate for scope, rate in govai_settings.API["RATE_LIMITS"].items()
+           if not isinstance(rate, str) or (rate and not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", rate))}
+    if bad:
+        errors.append(_error(46, f"GOVAI['API']['RATE_LIMITS'] has rates that are not 'N/unit': {bad!r}.",
+                             'Use e.g. "30/min", "5/second", "1000/day", or "" for no limit.'))
     return errors
 
 
@@ -246,6 +252,20 @@ def check_generation(app_configs=None, **kwargs) -> list[Error]:
         errors.append(_error(77, "GOVAI['ANSWERS'] question and context limits must be positive.", "2000 and 20000 are the defaults."))
     if not answers["LABEL"].strip():
         errors.append(_error(78, "GOVAI['ANSWERS']['LABEL'] must not be empty: every answer says it is AI-generated.", "Keep the default or translate it."))
+    if not all(isinstance(answers[k], (int, float)) and 0 <= answers[k] <= 1 for k in ("SUPPORT_LEXICAL", "SUPPORT_SEMANTIC")):
+        errors.append(_error(82, "GOVAI['ANSWERS'] SUPPORT_LEXICAL and SUPPORT_SEMANTIC must be numbers from 0 to 1.",
+                             "0.5 and 0.6 are the defaults; see docs/answers.md."))
+    transparency = govai_settings.TRANSPARENCY
+    wanted = transparency["COLLECTIONS"]
+    if not all(isinstance(x, str) for x in wanted):
+        errors.append(_error(83, "GOVAI['TRANSPARENCY']['COLLECTIONS'] must be a list of collection slugs.",
+                             'Use ["*"] for every collection and [] to publish no document list.'))
+    cards = transparency["MODEL_CARDS"]
+    if not isinstance(transparency["MAX_DOCUMENTS"], int) or transparency["MAX_DOCUMENTS"] < 0 or not all(
+            isinstance(v, dict) for v in cards.values()) or not all(isinstance(x, str) for x in transparency["LIMITATIONS"]):
+        errors.append(_error(84, "GOVAI['TRANSPARENCY']: MAX_DOCUMENTS must be a whole number ≥ 0, each MODEL_CARDS entry "
+                                 "a dict and LIMITATIONS a list of strings.",
+                             'e.g. "MODEL_CARDS": {"tgi": {"licence": "Apache-2.0", "source": "org/model"}}'))
     return errors
 
 

@@ -122,10 +122,19 @@ DEFAULTS: dict[str, Any] = {
         # URLs, e-mail addresses and phone numbers an answer may contain even when no
         # source names them (e.g. the institution's own help line); others are masked.
         "ALLOWED_CONTACTS": [],
+        # Sentence support (services/support.py): a cited sentence is supported when this share
+        # of its content words is in its cited passages, or its embedding has at least this
+        # cosine similarity to one of them (and every number in it is in them).
+        "SUPPORT_LEXICAL": 0.5,
+        "SUPPORT_SEMANTIC": 0.6,
     },
     "API": {
         # Largest upload the documents endpoint takes, in bytes.
         "MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
+        # Requests per client and scope ("30/min", "1000/day"; "" for no limit). "ask" is
+        # questions (each one costs model time), "default" every endpoint without a scope.
+        "RATE_LIMITS": {"ask": "30/min", "search": "120/min", "ingest": "60/min", "case_events": "300/min",
+                        "default": "600/min"},
     },
     # X-Road (adapters.xroad): the assistant as a provider behind the
     # institution's Security Server, and as a consumer of other members' services.
@@ -169,6 +178,21 @@ DEFAULTS: dict[str, Any] = {
         # Delete audit events older than this many days (manage.py govai_audit prune);
         # 0 keeps them for ever. Set it to your records-retention schedule.
         "RETENTION_DAYS": 0,
+    },
+    # What GET /api/v1/transparency and `manage.py govai_transparency` publish.
+    "TRANSPARENCY": {
+        # Serve the report without an API key (it is meant to be published).
+        "PUBLIC": True,
+        # Collections whose documents are listed: slugs, ["*"] for all, [] for none.
+        "COLLECTIONS": ["*"],
+        # At most this many documents listed per collection (the count is always given).
+        "MAX_DOCUMENTS": 500,
+        # Who runs the assistant and where to ask about it.
+        "OPERATOR": {"name": "", "contact": "", "url": ""},
+        # Model name -> {"licence": ..., "source": ...} for models on your own server (BASE_URL).
+        "MODEL_CARDS": {},
+        # Limitations you add to the built-in list (e.g. from your own evaluation).
+        "LIMITATIONS": [],
     },
     # Case-management systems that send events and receive suggestions.
     "CASES": {

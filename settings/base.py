@@ -104,6 +104,19 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 GOVAI = {
     "DATA_DIR": str(GOVAI_DATA_DIR),
 }
+# Addresses and secrets come from the environment, never from a settings file.
+if os.environ.get("GOVAI_LLM_URL"):
+    GOVAI["LLM"] = {"BASE_URL": os.environ["GOVAI_LLM_URL"], "MODEL": os.environ.get("GOVAI_LLM_MODEL", "tgi"),
+                    "API_KEY": os.environ.get("GOVAI_LLM_API_KEY", "")}
+
+# Security headers (OWASP): no framing, no MIME sniffing, no referrer to other sites; with
+# DEBUG off, cookies only over HTTPS and HSTS for GOVAI_HSTS_SECONDS.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = 0 if DEBUG else int(os.environ.get("GOVAI_HSTS_SECONDS", "31536000"))
 
 LOGGING = {
     "version": 1,

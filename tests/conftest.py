@@ -19,6 +19,14 @@ CORPUS = FIXTURES / "corpus"
 MALFORMED = FIXTURES / "malformed"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Request counts (API.RATE_LIMITS) live in the cache: each test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def pytest_collection_modifyitems(items):
     # Every test that touches the database also runs in the system-server CI pass (-m db).
     for item in items:

@@ -34,6 +34,7 @@ def _own_job(request, uid) -> AnswerJob:
 
 class AnswerListView(GovAIView):
     parser_classes = [JSONParser]
+    throttle_scope = {"POST": "ask"}
 
     @extend_schema(
         operation_id="answers_create",

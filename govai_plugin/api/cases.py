@@ -85,6 +85,8 @@ class EventAcceptedSerializer(serializers.Serializer):
 class CaseEventView(GovAIView):
     """Signed events from a case system (no API key: the HMAC signature authenticates)."""
 
+    throttle_scope = {"POST": "case_events"}
+
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
 

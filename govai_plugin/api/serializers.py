@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from rest_framework import serializers
+from drf_spectacular.utils import extend_schema_field
 
 from govai_plugin.conf import govai_settings
 from govai_plugin.models import Collection, Document
@@ -152,6 +153,25 @@ class CitationSerializer(PassageLocationSerializer):
     number = serializers.IntegerField()
 
 
+class SentenceSupportSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    text = serializers.CharField()
+    cited = serializers.ListField(child=serializers.IntegerField())
+    lexical = serializers.FloatField()
+    semantic = serializers.FloatField(allow_null=True)
+    missing_numbers = serializers.ListField(child=serializers.CharField())
+    supported = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+
+
+class SupportSerializer(serializers.Serializer):
+    sentences = SentenceSupportSerializer(many=True)
+    checked = serializers.IntegerField()
+    supported = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+    semantic = serializers.BooleanField(help_text="False when embeddings were unavailable (lexical check only).")
+
+
 class AnswerJobSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="uid")
     status = serializers.CharField()
@@ -165,6 +185,7 @@ class AnswerJobSerializer(serializers.Serializer):
     abstain_reason = serializers.CharField(allow_blank=True)
     abstain_detail = serializers.CharField(allow_blank=True)
     findings = serializers.JSONField()
+    support = serializers.SerializerMethodField()
     error = serializers.CharField(allow_blank=True)
     model = serializers.CharField(allow_blank=True)
     prompt_version = serializers.CharField(allow_blank=True)
@@ -187,9 +208,56 @@ class AnswerJobSerializer(serializers.Serializer):
     def get_timings(self, obj) -> dict[str, float | None]:
         return obj.timings()
 
+    @extend_schema_field(SupportSerializer)
+    def get_support(self, obj) -> dict:
+        """Which sentences the cited passages support (empty until the answer is final)."""
+        from govai_plugin.pii import Pseudonyms
+
+        if not obj.support:
+            return {}
+        restore = Pseudonyms(obj.pii_map).restore
+        return {**obj.support, "sentences": [{**s, "text": restore(s["text"])} for s in obj.support.get("sentences", [])]}
+
 
 class AnswerAcceptedSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
     url = serializers.CharField()
     stream_url = serializers.CharField()
+
+
+class TransparencyDocumentSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    version = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    language = serializers.CharField()
+    effective_from = serializers.DateField(allow_null=True)
+    effective_to = serializers.DateField(allow_null=True)
+    ingested_at = serializers.DateTimeField()
+
+
+class TransparencyCollectionSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    documents_in_use = serializers.IntegerField()
+    listed = serializers.IntegerField()
+    documents = TransparencyDocumentSerializer(many=True)
+
+
+class TransparencyUseCaseSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    prompt_version = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+
+
+class TransparencySerializer(serializers.Serializer):
+    service = serializers.DictField(help_text="name, version, operator, purpose, ai_label, generated_at")
+    models = serializers.DictField(help_text="generation (configured model, licence, models used in the last 30 days) "
+                                             "and embeddings")
+    use_cases = TransparencyUseCaseSerializer(many=True)
+    collections = TransparencyCollectionSerializer(many=True)
+    safety = serializers.DictField(help_text="pseudonymisation, input guards, output checks, quarantine, grounding, audit")
+    plugins = serializers.ListField(child=serializers.DictField())
+    limitations = serializers.ListField(child=serializers.CharField())

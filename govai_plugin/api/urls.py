@@ -17,5 +17,6 @@ urlpatterns = [
     path("suggestions/<uuid:uid>", cases.SuggestionDetailView.as_view(), name="suggestion"),
     path("suggestions/<uuid:uid>/decision", cases.SuggestionDecisionView.as_view(), name="suggestion-decision"),
     path("suggestions/<uuid:uid>/stream", cases.SuggestionStreamView.as_view(), name="suggestion-stream"),
+    path("transparency", views.TransparencyView.as_view(), name="transparency"),
     path("schema", SpectacularAPIView.as_view(urlconf="govai_plugin.urls"), name="schema"),
 ]

@@ -7,12 +7,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from govai_plugin.api import serializers as s
 from govai_plugin.api.authentication import ApiKeyAuthentication
+from govai_plugin.api.throttling import ClientRateThrottle
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import AccessDenied, NotFound
 from govai_plugin.models import Document
@@ -25,11 +26,20 @@ ERROR = OpenApiResponse(description='{"error": code, "detail": message}')
 class GovAIView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_classes = [ClientRateThrottle]
+    #: HTTP method -> GOVAI["API"]["RATE_LIMITS"] scope ("default" otherwise).
+    throttle_scope: dict[str, str] = {}
 
     def get_exception_handler(self):
         from govai_plugin.api.errors import exception_handler
 
         return exception_handler
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Answers, cases and errors can hold personal data: no shared or browser cache keeps them.
+        response.setdefault("Cache-Control", "no-store")
+        return response
 
 
 class Pagination(LimitOffsetPagination):
@@ -65,6 +75,7 @@ class CollectionDetailView(GovAIView):
 
 class CollectionDocumentsView(GovAIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = {"POST": "ingest"}
 
     @extend_schema(
         operation_id="documents_list",
@@ -159,6 +170,7 @@ class DocumentDetailView(GovAIView):
 
 class SearchView(GovAIView):
     parser_classes = [JSONParser]
+    throttle_scope = {"POST": "search"}
 
     @extend_schema(
         operation_id="search",
@@ -194,3 +206,21 @@ def _too_large(limit: int) -> Response:
         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     )
 
+
+
+class TransparencyView(GovAIView):
+    """What the assistant is and how it works, for publication (no API key needed unless
+    GOVAI["TRANSPARENCY"]["PUBLIC"] is False)."""
+
+    def get_permissions(self):
+        if govai_settings.TRANSPARENCY["PUBLIC"]:
+            return [AllowAny()]
+        return super().get_permissions()
+
+    @extend_schema(operation_id="transparency", responses={200: s.TransparencySerializer, 401: ERROR}, auth=[{}, {"ApiKey": []}])
+    def get(self, request):
+        """Models and licences, prompt versions, collections and document versions in use,
+        safety measures on, and known limitations."""
+        from govai_plugin.services import transparency
+
+        return Response(transparency.report())

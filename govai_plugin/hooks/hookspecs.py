@@ -195,8 +195,11 @@ def govai_check_output(
 
     :param answer: the generated text (placeholders not yet restored).
     :param sources: the numbered sources the prompt contained.
-    :param context: request details (``use_case``, ...).
-    :returns: findings, or ``None`` / ``[]``.
+    :param context: request details: ``use_case``, and ``instructions`` (the system prompt and
+        the template's fixed text, which an answer must not repeat).
+    :returns: findings, or ``None`` / ``[]``. A finding with ``severity="error"`` withholds
+        the answer (status ``abstained``, reason ``output_withheld``); the same checks run on
+        the text streamed while it is generated.
     """
 
 

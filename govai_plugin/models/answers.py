@@ -38,6 +38,8 @@ class AnswerJob(models.Model):
     answer_text = models.TextField(blank=True)
     citations = models.JSONField(default=list)
     findings = models.JSONField(default=list)
+    #: Per-sentence support in the cited passages (services/support.py); pseudonymised text.
+    support = models.JSONField(default=dict, blank=True)
     abstain_reason = models.CharField(max_length=32, blank=True)
     abstain_detail = models.TextField(blank=True)
     #: Placeholder -> personal data it replaced in the question and context (GOVAI["PII"]).

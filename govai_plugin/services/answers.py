@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from govai_plugin.conf import govai_settings
-from govai_plugin.services import audit
+from govai_plugin.services import audit, support
 from govai_plugin.pii import Pseudonyms, detect
 from govai_plugin.exceptions import GovAIError, InvalidRequest, RetryableError
 from govai_plugin.hooks.manager import get_hooks
@@ -141,16 +141,22 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
     hooks = get_hooks()
     cfg = govai_settings.LLM
     pseudonyms = Pseudonyms(job.pii_map)
+    hits = [_hit(s) for s in job.sources]
+    check_context = {"use_case": job.use_case, "instructions": _instructions(hooks, job)}
     streamed: list[str] = []
     last_write = [time.monotonic()]
+    withheld = [False]
 
     def on_token(piece: str) -> None:
         if not streamed:
             AnswerJob.objects.filter(pk=job.pk, first_token_at__isnull=True).update(first_token_at=timezone.now())
         streamed.append(piece)
-        if time.monotonic() - last_write[0] >= _PARTIAL_EVERY:
+        if not withheld[0] and time.monotonic() - last_write[0] >= _PARTIAL_EVERY:
+            # What is streamed passes the same output checks as the final answer.
+            partial, findings = hooks.check_output("".join(streamed), hits, check_context)
+            withheld[0] = any(f.severity == "error" for f in findings)
             AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING).update(
-                partial_text=pseudonyms.restore("".join(streamed)))
+                partial_text="" if withheld[0] else pseudonyms.restore(partial))
             last_write[0] = time.monotonic()
 
     prompt = Prompt(messages=job.prompt_messages, use_case=job.use_case, template_version=job.prompt_version)
@@ -170,8 +176,7 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
         logger.exception("generation_crashed job=%s attempt=%d", job.uid, attempt)
         return _fail(job, f"Unexpected error in text generation: {type(exc).__name__}: {exc}")
 
-    hits = [_hit(s) for s in job.sources]
-    text, findings = hooks.check_output(generation.text.strip(), hits, {"use_case": job.use_case})
+    text, findings = hooks.check_output(generation.text.strip(), hits, check_context)
     updates: dict[str, Any] = {
         "model": generation.model[:200],
         "prompt_tokens": generation.prompt_tokens,
@@ -182,12 +187,22 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
         "error": "",
     }
     reason = _model_abstention(text)
-    if reason:
+    blocking = [f for f in findings if f.severity == "error"]
+    if blocking:
+        updates.update(status=AnswerJob.Status.ABSTAINED, abstain_reason="output_withheld", answer_text="",
+                       abstain_detail=f"The draft failed an output check and is withheld: {blocking[0].message}")
+        text = ""  # nothing of it is kept, not even in the audit trail
+    elif reason:
         updates.update(status=AnswerJob.Status.ABSTAINED, abstain_reason=reason[0], abstain_detail=reason[1], answer_text="")
     else:
         citations = _citations(text, job.sources)
         if not citations:
             updates["findings"].append({"kind": "uncited", "message": "the answer cites no source", "severity": "warning"})
+        updates["support"] = support.check(text, job.sources)
+        for sentence in updates["support"]["sentences"]:
+            if not sentence["supported"]:
+                updates["findings"].append({"kind": "unsupported_sentence", "severity": "warning",
+                                            "message": f"sentence {sentence['index'] + 1}: {sentence['reason']}"})
         updates.update(status=AnswerJob.Status.SUCCEEDED, answer_text=pseudonyms.restore(text), citations=citations)
     # Only the run that still holds the job records its result (a redelivered duplicate does not).
     with transaction.atomic():  # the final status and its audit record become visible together
@@ -212,6 +227,15 @@ def pseudonymise(hooks, text: str, pseudonyms: Pseudonyms, names: list[str] | tu
     for found in reversed(detect(text, patterns, names if "PERSON" not in disabled else ())):
         text = text[: found.start] + pseudonyms.placeholder(found.kind, found.value) + text[found.end :]
     return text
+
+
+def _instructions(hooks, job: AnswerJob) -> list[str]:
+    """The text of the instructions the model was given: an answer must not repeat it."""
+    texts = [m["content"] for m in job.prompt_messages if m.get("role") == "system"]
+    use_case = hooks.use_cases().get(job.use_case)
+    if use_case is not None:
+        texts += [part for part in re.split(r"\{\w+\}", use_case.user_template) if part.strip()]
+    return texts
 
 
 def _guarded(hooks, text: str, context: dict[str, Any]) -> str:

@@ -217,3 +217,39 @@ def test_committed_openapi_schema_matches_the_code():
     generated = SchemaGenerator(urlconf="govai_plugin.urls").get_schema(request=None, public=True)
     committed = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
     assert committed == yaml.safe_load(OpenApiYamlRenderer().render(generated)), "docs/openapi.yaml is stale: run `make schema`"
+
+
+def test_each_client_has_its_own_request_limit_per_scope(db, settings, api_client_factory, sample):
+    settings.GOVAI = {"API": {"RATE_LIMITS": {"search": "2/min", "default": ""}}}
+    first, second = api_client_factory("first", read=[sample]), api_client_factory("second", read=[sample])
+    for _ in range(2):
+        assert first.post("/api/v1/search", {"query": "housing benefit"}, format="json").status_code == 200
+    refused = first.post("/api/v1/search", {"query": "housing benefit"}, format="json")
+    assert refused.status_code == 429 and refused.json()["error"] == "throttled" and int(refused["Retry-After"]) > 0
+    assert second.post("/api/v1/search", {"query": "housing benefit"}, format="json").status_code == 200  # another client is not affected
+    assert first.get("/api/v1/collections").status_code == 200  # another scope is not affected ("" = no limit)
+
+
+def test_anonymous_callers_are_limited_by_address(db, settings):
+    from rest_framework.test import APIClient
+
+    settings.GOVAI = {"API": {"RATE_LIMITS": {"default": "1/min"}}}
+    assert APIClient().get("/api/v1/transparency", REMOTE_ADDR="192.0.2.1").status_code == 200
+    assert APIClient().get("/api/v1/transparency", REMOTE_ADDR="192.0.2.1").status_code == 429
+    assert APIClient().get("/api/v1/transparency", REMOTE_ADDR="192.0.2.2").status_code == 200
+
+
+@pytest.mark.parametrize("rate", ["30", "30/fortnight", "0/min", 30])
+def test_a_malformed_rate_fails_the_check(settings, rate):
+    from govai_plugin.checks import check_ingestion
+
+    settings.GOVAI = {"API": {"RATE_LIMITS": {"ask": rate}}}
+    assert "govai.E046" in [e.id for e in check_ingestion()]
+
+
+def test_api_responses_are_not_cached_framed_or_sniffed(db, api_client_factory, sample):
+    http = api_client_factory("headers", read=[sample])
+    for response in (http.get("/api/v1/collections"), http.post("/api/v1/search", {"query": ""}, format="json"),
+                     APIClient().get("/api/v1/answers")):
+        assert response["Cache-Control"] == "no-store"
+        assert response["X-Content-Type-Options"] == "nosniff" and response["X-Frame-Options"] == "DENY"

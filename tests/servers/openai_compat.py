@@ -20,9 +20,12 @@ class ChatServer(ThreadingHTTPServer):
     def __init__(self, reply: str = "The decision takes 30 days [1].") -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.reply = reply
+        #: Optional ``f(request_body) -> reply text``: a model whose answer depends on its prompt.
+        self.responder = None
         self.mode = "ok"
         self.fail_first: int | None = None
         self.slow_seconds = 5.0
+        self.word_delay = 0.0  # seconds between streamed words
         self.requests: list[dict] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -37,6 +40,9 @@ class ChatServer(ThreadingHTTPServer):
     def __exit__(self, *exc) -> None:
         self.shutdown()
         self.server_close()
+
+    def reply_for(self, body: dict) -> str:
+        return self.responder(body) if self.responder else self.reply
 
     def current_mode(self) -> str:
         if self.fail_first is not None and len(self.requests) > self.fail_first:
@@ -69,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _completion(self, body):
         return {
             "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": "fake-llm-1",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.server.reply}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.server.reply_for(body)}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 9, "total_tokens": 109},
         }
 
@@ -78,9 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
-        words = self.server.reply.split(" ")
+        words = self.server.reply_for(body).split(" ")
         for i, word in enumerate(words):
             piece = word if i == 0 else " " + word
+            if self.server.word_delay:
+                time.sleep(self.server.word_delay)
             self._event({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake-llm-1",
                          "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}]})
             if die and i == 1:
