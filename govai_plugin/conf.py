@@ -74,6 +74,13 @@ DEFAULTS: dict[str, Any] = {
         # pgvector HNSW search breadth (hnsw.ef_search).
         "EF_SEARCH": 100,
         "MAX_QUERY_CHARS": 2000,
+        # Full-text ranking: "bm25" (Okapi BM25 over the BM25_POOL best ts_rank_cd matches) or
+        # "ts_rank_cd" (PostgreSQL's cover density). BM25 raised nDCG@10 on the HaluEval check
+        # part from 0.925 to 0.962 (hybrid); see docs/benchmarks.md.
+        "FULLTEXT_SCORING": "bm25",
+        "BM25_POOL": 1000,
+        "BM25_K1": 1.2,
+        "BM25_B": 0.75,
     },
     "INGESTION": {
         "MAX_DOCUMENT_BYTES": 25 * 1024 * 1024,

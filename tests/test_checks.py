@@ -44,6 +44,8 @@ def test_defaults_pass():
         ({"RETRIEVAL": {"CANDIDATES": 2}}, check_retrieval, ["govai.E033"]),
         ({"RETRIEVAL": {"RRF_K": 0}}, check_retrieval, ["govai.E034"]),
         ({"RETRIEVAL": {"DENSE_WEIGHT": 0.0, "FULLTEXT_WEIGHT": 0.0}}, check_retrieval, ["govai.E035"]),
+        ({"RETRIEVAL": {"FULLTEXT_SCORING": "tfidf"}}, check_retrieval, ["govai.E038"]),
+        ({"RETRIEVAL": {"BM25_B": 1.5}}, check_retrieval, ["govai.E039"]),
         ({"INGESTION": {"LANGUAGES": {"et": "estonian"}}}, check_ingestion, ["govai.E042"]),
         ({"INGESTION": {"LEGACY_ENCODING": "klingon"}}, check_ingestion, ["govai.E045"]),
     ],

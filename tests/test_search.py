@@ -122,3 +122,46 @@ def test_search_command_prints_ranked_passages(sample, capsys):
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "fulltext"])
 def test_empty_collection_gives_no_hits(collection, mode):
     assert search("anything at all", collections=["scratch"], mode=mode).hits == []
+
+
+@pytest.mark.django_db
+def test_bm25_weighs_rare_words_over_common_ones(settings):
+    """Okapi BM25 (RETRIEVAL.FULLTEXT_SCORING = "bm25"): a word in every passage counts for little,
+    a rare one for much; the scores follow the formula with document length = distinct lexemes."""
+    import math
+
+    from govai_plugin.services.access import create_collection
+    from govai_plugin.services.ingest import ingest_bytes
+    from govai_plugin.services.search import search
+
+    collection = create_collection("bm25")
+    texts = {
+        "common.txt": "Housing housing housing housing support for housing costs.",
+        "rare.txt": "A permit is needed, and the housing office issues it.",
+        "other.txt": "Housing allowance questions go to the municipality.",
+    }
+    for name, text in texts.items():
+        ingest_bytes(collection, name, text.encode())
+    settings.GOVAI = {"RETRIEVAL": {"FULLTEXT_SCORING": "bm25"}}
+    hits = search("housing permit", collections=["bm25"], mode="fulltext").hits
+    assert [h.document_title for h in hits][0] == "rare"
+
+    # the same numbers by hand: idf = ln(1 + (N - df + 0.5) / (df + 0.5)), N = 3
+    def lexemes(name):  # the chunk's own search vector (its text, title and headings)
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT lexeme, COALESCE(array_length(positions, 1), 1) FROM govai_plugin_chunk c "
+                           "JOIN govai_plugin_document d ON d.id = c.document_id, unnest(c.search_vector) "
+                           "WHERE d.source_key = %s", [name])
+            return dict(cursor.fetchall())
+
+    docs = {name: lexemes(name) for name in texts}
+    avgdl = sum(len(d) for d in docs.values()) / 3
+    idf = {t: math.log(1 + (3 - df + 0.5) / (df + 0.5)) for t, df in {"hous": 3, "permit": 1}.items()}
+
+    def bm25(d):
+        return sum(idf[t] * d[t] * 2.2 / (d[t] + 1.2 * (0.25 + 0.75 * len(d) / avgdl)) for t in idf if t in d)
+
+    expected = sorted(((bm25(d), name.removesuffix(".txt")) for name, d in docs.items()), reverse=True)
+    assert [(h.document_title, round(h.fulltext_score, 6)) for h in hits] == [(n, round(s, 6)) for s, n in expected]

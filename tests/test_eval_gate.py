@@ -1,0 +1,29 @@
+"""Regression gate: a fixed slice of the open HaluEval benchmark (fixtures/eval/halueval-ci) must
+keep its retrieval quality and abstention above the floors recorded in benchmarks/eval_floors.json.
+
+The floors sit a little under the values measured when they were recorded (see
+docs/evaluation.md); a change that lowers them fails here and must either be fixed or come
+with a new, justified floor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from govai_plugin.services import evaluation
+from tests.conftest import FIXTURES, ROOT
+
+FLOORS = json.loads((ROOT / "benchmarks" / "eval_floors.json").read_text())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retrieval_and_abstention_stay_above_the_recorded_floors():
+    report = evaluation.evaluate(FIXTURES / "eval" / "halueval-ci", modes=("fulltext", "hybrid"))
+    assert report["ingestion"]["failed"] == 0
+    hybrid, fulltext = report["retrieval"]["hybrid"], report["retrieval"]["fulltext"]
+    measured = {"hybrid_nDCG@10": hybrid["nDCG@10"]["mean"], "fulltext_nDCG@10": fulltext["nDCG@10"]["mean"],
+                "hybrid_R@10": hybrid["R@10"]["mean"],
+                "abstention_balanced_accuracy": hybrid["abstention"]["balanced_accuracy"]}
+    below = {k: (v, FLOORS[k]) for k, v in measured.items() if v < FLOORS[k]}
+    assert not below, f"below the recorded floor (measured, floor): {below}"
