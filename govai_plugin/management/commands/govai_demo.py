@@ -55,4 +55,5 @@ class Command(BaseCommand):
             f"  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
             f"       -d '{{\"question\": \"What is the income limit for a single adult?\"}}' 'http://127.0.0.1:8000/api/v1/answers?wait=60'\n"
             "  OpenAPI schema: http://127.0.0.1:8000/api/v1/schema\n"
+            "  Transparency report (public): http://127.0.0.1:8000/api/v1/transparency\n"
         )
