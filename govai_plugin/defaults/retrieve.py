@@ -76,9 +76,11 @@ WITH terms AS (
     WHERE c.id = ANY(%(ids)s)
 ), weights AS (
     SELECT * FROM unnest(%(lexemes)s::text[], %(idf)s::float8[]) AS w(lexeme, idf)
+), pool AS (
+    SELECT COALESCE(NULLIF(avg(length(search_vector)), 0), 1)::float8 AS avgdl FROM govai_plugin_chunk WHERE id = ANY(%(ids)s)
 )
-SELECT t.id, SUM(w.idf * t.tf * (%(k1)s + 1) / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * t.dl / %(avgdl)s))) AS score
-FROM terms t JOIN weights w ON w.lexeme = t.lexeme
+SELECT t.id, SUM(w.idf * t.tf * (%(k1)s + 1) / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * t.dl / pool.avgdl))) AS score
+FROM terms t JOIN weights w ON w.lexeme = t.lexeme CROSS JOIN pool
 GROUP BY t.id
 ORDER BY score DESC, t.id
 LIMIT %(limit)s
@@ -100,10 +102,8 @@ def bm25_ranking(query: SearchQuery, configs: list[str]) -> list[tuple[int, floa
                  for config in configs)
         idf.append(math.log(1 + (total - df + 0.5) / (df + 0.5)))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT avg(length(search_vector)) FROM govai_plugin_chunk WHERE id = ANY(%s)", [pool])
-        avgdl = float(cursor.fetchone()[0] or 1.0)
         cursor.execute(_BM25_SQL, {"ids": pool, "lexemes": lexemes, "idf": idf, "k1": cfg["BM25_K1"], "b": cfg["BM25_B"],
-                                   "avgdl": avgdl, "limit": query.candidates})
+                                   "limit": query.candidates})
         return [(chunk_id, float(score)) for chunk_id, score in cursor.fetchall()]
 
 

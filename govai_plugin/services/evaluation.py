@@ -155,7 +155,7 @@ def summary(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"mean": None, "ci95": None, "n": 0}
     low, high = bootstrap_ci(values)
-    return {"mean": round(float(np.mean(values)), 4) if values else None, "ci95": [round(low, 4), round(high, 4)], "n": len(values)}
+    return {"mean": round(float(np.mean(values)), 4), "ci95": [round(low, 4), round(high, 4)], "n": len(values)}
 
 
 def compare(a: dict[str, float], b: dict[str, float], *, resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any]:
@@ -244,9 +244,6 @@ def _ranking(hits, ids: dict[str, str]) -> list[str]:
     return ranked
 
 
-MEASURES = ("nDCG@10", "R@1", "R@5", "R@10", "R@100", "MRR@10")
-
-
 def score_rankings(qrels: dict[str, dict[str, int]], rankings: dict[str, list[str]]) -> dict[str, dict[str, float]]:
     """Per-query retrieval metrics (``ir-measures``) of ranked corpus ids; a judged query with
     no ranking scores 0. Returns ``{measure: {query id: value}}`` over the judged queries."""
@@ -313,7 +310,7 @@ def run_generation_eval(dataset: Dataset, collection: Collection, queries: list[
     abstained: dict[str, bool] = {}
     reasons: Counter[str] = Counter()
     failures: list[str] = []
-    for done, q in enumerate(queries, start=1):
+    def answer(q: Query) -> None:
         started = time.perf_counter()
         try:
             job = ask(q.text, collections=[collection.slug], mode=mode, actor="govai_eval", enqueue=False)
@@ -321,17 +318,15 @@ def run_generation_eval(dataset: Dataset, collection: Collection, queries: list[
                 job = run_generation(job.pk, attempt=1, last_attempt=True) or job
         except GovAIError as exc:
             failures.append(f"{q.id}: {exc}")
-            continue
+            return
         latencies.append(time.perf_counter() - started)
         if job.status == AnswerJob.Status.FAILED:
             failures.append(f"{q.id}: {job.error[:200]}")
-            continue
+            return
         abstained[q.id] = job.status == AnswerJob.Status.ABSTAINED
         if abstained[q.id]:
             reasons[job.abstain_reason] += 1
-            if progress:
-                progress(done, len(queries))
-            continue
+            return
         if q.answerable and q.answers:
             em.append(exact_match(job.answer_text, q.answers))
             f1.append(token_f1(job.answer_text, q.answers))
@@ -344,6 +339,9 @@ def run_generation_eval(dataset: Dataset, collection: Collection, queries: list[
             cite_r.append(len(cited & relevant) / len(relevant))
         if job.support.get("rate") is not None:
             support_rates.append(job.support["rate"])
+
+    for done, q in enumerate(queries, start=1):
+        answer(q)
         if progress:
             progress(done, len(queries))
     return {

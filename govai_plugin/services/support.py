@@ -72,7 +72,7 @@ def _cosine(a: list[float], b: list[float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
-def check(answer: str, sources: list[dict[str, Any]], *, embed: bool = True) -> dict[str, Any]:
+def check(answer: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
     """Support of each sentence of ``answer`` (placeholders not restored) in ``sources``
     (the job's numbered sources). Returns ``{"sentences": [...], "checked": n, "supported": k,
     "rate": k/n or None, "semantic": bool}``."""
@@ -93,7 +93,7 @@ def check(answer: str, sources: list[dict[str, Any]], *, embed: bool = True) -> 
         results.append(SentenceSupport(index=index, text=sentence, cited=cited, lexical=round(lexical, 3),
                                        semantic=None, missing_numbers=missing))
     semantic = False
-    if embed and any(r.cited for r in results):
+    if any(r.cited for r in results):
         semantic = _add_semantic(results, by_number)
     for r in results:
         if not r.cited:
