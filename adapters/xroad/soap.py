@@ -16,6 +16,7 @@ import copy
 import datetime as dt
 import functools
 import logging
+import re
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -27,7 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from lxml import etree
 
-from adapters.xroad import access, headers
+from adapters.xroad import access, body, headers
 from adapters.xroad.identifiers import ClientId, IdentifierError
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import AccessDenied, GovAIError, InvalidRequest, NotFound
@@ -41,11 +42,20 @@ XRD = "http://x-road.eu/xsd/xroad.xsd"
 ID = "http://x-road.eu/xsd/identifiers"
 NS = "urn:govai:xroad:assistant:v1"
 PROTOCOL_VERSION = "4.0"
+#: PR-MESS: versions with the same major number are compatible (X-Road accepts any "4." prefix).
+SUPPORTED_PROTOCOL = re.compile(r"4\.[0-9]+(\.[0-9]+)*")
 HERE = Path(__file__).resolve().parent
 TITLES = {
     "ask": "Ask the assistant: a grounded, cited draft answer, or an abstention with its reason",
     "answer": "Get an answer job by its id (status, answer, citations)",
     "search": "Search the knowledge base: the passages that match a query, with where they are",
+}
+NOTES = {
+    "ask": "The answer is AI-generated and says so in label; each [n] marker cites a passage (document, version, "
+           "heading path, page, character span). Waits up to waitSeconds, else returns the jobId to poll with the "
+           "answer service.",
+    "answer": "Only jobs this client asked for are returned.",
+    "search": "Hybrid (default), dense or full-text search over the collections this client was granted.",
 }
 _HEADER_PARTS = ("client", "service", "id", "userId", "issue", "protocolVersion")
 _POLL = 0.1
@@ -72,22 +82,32 @@ def wsdl(address: str) -> str:
     header_lines = "".join(
         f'\n          <soap:header message="tns:requestheader" part="{part}" use="literal"/>' for part in _HEADER_PARTS
     )
-    operations = []
+    operations, port_operations = [], []
     for name in ("ask", "answer", "search"):
+        code = codes[name]
         io = f'<soap:body parts="body" use="literal"/>{header_lines}'
-        operations.append(
-            f'    <wsdl:operation name="{codes[name]}">\n'
+        operations.append(  # PR-MESS table 2: the service code and xrd:version in binding/operation
+            f'    <wsdl:operation name="{code}">\n'
             f'      <soap:operation soapAction="" style="document"/>\n'
             f"      <xrd:version>{_xml_text(version)}</xrd:version>\n"
-            f'      <xrd:title xml:lang="en">{TITLES[name]}</xrd:title>\n'
             f"      <wsdl:input>\n          {io}\n      </wsdl:input>\n"
             f"      <wsdl:output>\n          {io}\n      </wsdl:output>\n"
+            f"    </wsdl:operation>"
+        )
+        port_operations.append(  # ... the title and notes in portType/operation/documentation
+            f'    <wsdl:operation name="{code}">\n'
+            f"      <wsdl:documentation>\n"
+            f'        <xrd:title xml:lang="en">{TITLES[name]}</xrd:title>\n'
+            f'        <xrd:notes xml:lang="en">{NOTES[name]}</xrd:notes>\n'
+            f"      </wsdl:documentation>\n"
+            f'      <wsdl:input message="tns:{code}"/>\n'
+            f'      <wsdl:output message="tns:{code}Response"/>\n'
             f"    </wsdl:operation>"
         )
     answers = govai_settings.ANSWERS
     return (HERE / "templates" / "assistant.wsdl").read_text().format(
         ns=NS, ask=codes["ask"], answer=codes["answer"], search=codes["search"],
-        operations="\n".join(operations), address=_xml_text(address),
+        operations="\n".join(operations), port_operations="\n".join(port_operations), address=_xml_text(address),
         max_text=max(answers["MAX_QUESTION_CHARS"], answers["MAX_CONTEXT_CHARS"]),
         max_wait=f'{float(govai_settings.XROAD["SOAP_WAIT_SECONDS"]):g}',
     )
@@ -152,16 +172,34 @@ def _identifier(element: etree._Element, allowed_types: tuple[str, ...], what: s
     names = ["xRoadInstance", "memberClass", "memberCode", "subsystemCode", "serviceCode", "serviceVersion"]
     values: dict[str, str] = {}
     for child in element:
-        local = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        if not isinstance(child.tag, str):
+            continue  # a comment or processing instruction
+        local = etree.QName(child).localname
         if etree.QName(child).namespace != ID or local not in names or local in values:
             raise Fault("Client.InvalidXRoadHeader", f"xrd:{what} has an unexpected element {child.tag!r}.")
         values[local] = (child.text or "").strip()
+    _check_consistent(object_type, values, what)
     try:
         client = ClientId(values.get("xRoadInstance", ""), values.get("memberClass", ""), values.get("memberCode", ""),
                           values.get("subsystemCode") or None)
     except IdentifierError as exc:
         raise Fault("Client.InvalidXRoadHeader", f"xrd:{what}: {exc}") from None
     return client, [values.get("serviceCode", ""), values.get("serviceVersion", "")]
+
+
+def _check_consistent(object_type: str, values: dict[str, str], what: str) -> None:
+    """PR-MESS annex A: a MEMBER has no subsystem code, a SUBSYSTEM has one, only a SERVICE has a service code."""
+    problem = ""
+    if object_type == "MEMBER" and "subsystemCode" in values:
+        problem = "id:objectType MEMBER with an id:subsystemCode (a subsystem is SUBSYSTEM)"
+    elif object_type == "SUBSYSTEM" and not values.get("subsystemCode"):
+        problem = "id:objectType SUBSYSTEM without an id:subsystemCode"
+    elif object_type == "SERVICE" and not values.get("serviceCode"):
+        problem = "no id:serviceCode"
+    elif object_type != "SERVICE" and {"serviceCode", "serviceVersion"} & set(values):
+        problem = f"id:objectType {object_type} with a service code or version"
+    if problem:
+        raise Fault("Client.InvalidXRoadHeader", f"xrd:{what} has {problem}; the identifier is inconsistent.")
 
 
 def read_headers(envelope: etree._Element) -> tuple[headers.XRoadRequestInfo, str, etree._Element, etree._Element]:
@@ -178,13 +216,12 @@ def read_headers(envelope: etree._Element) -> tuple[headers.XRoadRequestInfo, st
     version_el = _one(header, "protocolVersion", required=True)
     user_el = _one(header, "userId", required=False)
     issue_el = _one(header, "issue", required=False)
-    if (version_el.text or "").strip() != PROTOCOL_VERSION:
+    version = (version_el.text or "").strip()
+    if not SUPPORTED_PROTOCOL.fullmatch(version):
         raise Fault("Client.InvalidProtocolVersion",
-                    f"xrd:protocolVersion is {(version_el.text or '').strip()!r}; this service speaks {PROTOCOL_VERSION}.")
+                    f"xrd:protocolVersion is {version!r}; this service speaks 4.x (answers as {PROTOCOL_VERSION} does).")
     client, _ = _identifier(client_el, ("MEMBER", "SUBSYSTEM"), "client")
     _, (service_code, _version) = _identifier(service_el, ("SERVICE",), "service")
-    if not service_code:
-        raise Fault("Client.InvalidXRoadHeader", "xrd:service has no id:serviceCode.")
     try:
         info = headers.parse(
             client=client, message_id=(id_el.text or "").strip(),
@@ -342,14 +379,11 @@ def _handle(request: HttpRequest, state: dict) -> HttpResponse:
         raise Fault("Client.AccessDenied", f"{address or 'This address'} is not an allowed Security Server address.")
     limit = cfg["MAX_BODY_BYTES"]
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise Fault("Client.TooLarge", f"The message is larger than {limit:,} bytes.")
-    raw = request.read(limit + 1)
-    if len(raw) > limit:
-        raise Fault("Client.TooLarge", f"The message is larger than {limit:,} bytes.")
+        raw = body.read(request, limit)  # chunked, as the Security Server sends it, or with a Content-Length
+    except body.TooLarge:
+        raise Fault("Client.TooLarge", f"The message is larger than {limit:,} bytes.") from None
+    except body.LengthRequired as exc:
+        raise Fault("Server.LengthRequired", str(exc)) from None
     if not raw.strip():
         raise Fault("Client.InvalidXml", "The message is empty.")
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
@@ -372,13 +406,13 @@ def _handle(request: HttpRequest, state: dict) -> HttpResponse:
     except access.NotAllowed as exc:
         raise Fault("Client.AccessDenied", str(exc)) from None
     try:
-        body = handler(wrapper, grant, info, code)
+        answer = handler(wrapper, grant, info, code)
     except GovAIError as exc:
         fault_code = next((name for cls, name in _ERRORS if isinstance(exc, cls)), "Server.Unavailable")
         raise Fault(fault_code, str(exc)) from None
-    job_id = body.findtext(f"{{{NS}}}jobId")
+    job_id = answer.findtext(f"{{{NS}}}jobId")
     state["object_ref"] = job_id or ""
-    return HttpResponse(envelope(state["header"], body), content_type="text/xml; charset=utf-8")
+    return HttpResponse(envelope(state["header"], answer), content_type="text/xml; charset=utf-8")
 
 
 @csrf_exempt

@@ -4,6 +4,7 @@ hostile message."""
 
 from __future__ import annotations
 
+import io
 import tempfile
 import uuid
 
@@ -117,7 +118,7 @@ XXE = '<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/pass
         (message("searchPassages", search_body(), omit=("service",)), "Client.InvalidXRoadHeader", "xrd:service is missing"),
         (message("searchPassages", search_body(), omit=("id",)), "Client.InvalidXRoadHeader", "xrd:id is missing"),
         (message("searchPassages", search_body(), omit=("protocolVersion",)), "Client.InvalidXRoadHeader", "protocolVersion"),
-        (message("searchPassages", search_body(), version="3.1"), "Client.InvalidProtocolVersion", "4.0"),
+        (message("searchPassages", search_body(), version="3.1"), "Client.InvalidProtocolVersion", "4.x"),
         (message("searchPassages", search_body(), client_type="SERVICE"), "Client.InvalidXRoadHeader", "objectType"),
         (message("searchPassages", search_body(), client="EE/GOV/700 01/portal"), "Client.InvalidXRoadHeader", "member code"),
         (message("searchPassages", search_body(), message_id="has space"), "Client.InvalidXRoadHeader", "xrd:id"),
@@ -146,6 +147,83 @@ def test_malformed_and_hostile_messages_get_a_soap_fault_and_change_nothing(http
     assert "root:" not in response.content.decode()  # no /etc/passwd in any answer
     assert not AnswerJob.objects.exists() and not llm.requests
     assert AuditEvent.objects.filter(action__startswith="xroad.").get().outcome == code
+
+
+@pytest.mark.parametrize("version", ["4.0", "4.1", "4.10", " 4.2 "])
+def test_every_4_x_protocol_version_is_served(http, version):
+    response, root = call(http, message("searchPassages", search_body(), version=version))
+    assert response.status_code == 200, response.content
+    assert root.findtext("soapenv:Header/xrd:protocolVersion", namespaces=NS) == version  # echoed as sent
+
+
+@pytest.mark.parametrize("version", ["3.1", "5.0", "4", "40", "4.", "4.x", "v4.0", "14.0"])
+def test_other_protocol_versions_are_refused(http, llm, version):
+    code, text = fault_of(call(http, message("searchPassages", search_body(), version=version))[1])
+    assert code == "soapenv:Client.InvalidProtocolVersion" and repr(version) in text and "4.x" in text
+
+
+def without(data: bytes, element: str) -> bytes:
+    """The message with every ``<id:element>...</id:element>`` removed."""
+    root = etree.fromstring(data)
+    for el in root.iter(f"{{{soap.ID}}}{element}"):
+        el.getparent().remove(el)
+    return etree.tostring(root)
+
+
+def with_service_code_in_client(data: bytes) -> bytes:
+    root = etree.fromstring(data)
+    etree.SubElement(root.find("soapenv:Header/xrd:client", NS), f"{{{soap.ID}}}serviceCode").text = "searchPassages"
+    return etree.tostring(root)
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (message("searchPassages", search_body(), client_type="MEMBER"), "xrd:client has id:objectType MEMBER with an id:subsystemCode"),
+        (message("searchPassages", search_body(), client="EE/GOV/70000002"), "xrd:client has id:objectType SUBSYSTEM without"),
+        (with_service_code_in_client(message("searchPassages", search_body())), "SUBSYSTEM with a service code"),
+        (without(message("searchPassages", search_body()), "serviceCode"), "xrd:service has no id:serviceCode"),
+    ],
+    ids=["member-with-subsystem", "subsystem-without-subsystem", "client-with-service-code", "service-without-code"],
+)
+def test_inconsistent_identifiers_get_a_client_fault_and_change_nothing(http, llm, data, text):
+    response, root = call(http, data)
+    code, faultstring = fault_of(root)
+    assert code == "soapenv:Client.InvalidXRoadHeader" and text in faultstring, faultstring
+    assert not AnswerJob.objects.exists() and not llm.requests
+    assert AuditEvent.objects.filter(action__startswith="xroad.").get().outcome == "Client.InvalidXRoadHeader"
+
+
+def test_a_member_client_without_a_subsystem_is_served(http, xroad_settings):
+    member = PORTAL.rsplit("/", 1)[0]
+    xroad_settings.GOVAI = {**xroad_settings.GOVAI, "XROAD": {"CLIENTS": {member: {"services": ["search"], "collections": ["rules"]}}}}
+    response, root = call(http, message("searchPassages", search_body(), client=member, client_type="MEMBER"))
+    assert response.status_code == 200, response.content
+    assert AuditEvent.objects.get(action="xroad.soap.searchPassages").actor == f"xroad:{member}"
+
+
+def chunked(http, data: bytes, **meta):
+    """What a chunk-decoding WSGI server (gunicorn) hands Django for a chunked request: no
+    Content-Length, the decoded body in wsgi.input, and wsgi.input_terminated."""
+    environ = {"CONTENT_TYPE": "text/xml; charset=utf-8", "CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked",
+               "wsgi.input": io.BytesIO(data), "wsgi.input_terminated": True, **meta}
+    response = http.post("/xroad/soap", **environ)
+    return response, etree.fromstring(response.content)
+
+
+def test_a_chunked_message_is_read_up_to_the_size_limit(http, xroad_settings):
+    response, root = chunked(http, message("searchPassages", search_body()))
+    assert response.status_code == 200, response.content
+    assert root.findall("soapenv:Body/tns:searchPassagesResponse/tns:passage", NS)
+    xroad_settings.GOVAI = {**xroad_settings.GOVAI, "XROAD": {**xroad_settings.GOVAI["XROAD"], "MAX_BODY_BYTES": 500}}
+    assert fault_of(chunked(http, message("searchPassages", search_body("word " * 200)))[1]) == (
+        "soapenv:Client.TooLarge", "The message is larger than 500 bytes.")
+
+
+def test_a_chunked_message_the_web_server_did_not_decode_is_a_clear_fault(http):
+    _, root = chunked(http, message("searchPassages", search_body()), **{"wsgi.input_terminated": False})
+    code, text = fault_of(root)
+    assert code == "soapenv:Server.LengthRequired" and "gunicorn" in text
 
 
 def test_an_ask_the_client_may_not_use_is_refused_before_anything_runs(http, xroad_settings, llm):
@@ -191,8 +269,16 @@ def test_the_wsdl_is_a_valid_xroad_document_literal_wsdl(xroad_settings):
     assert root.find("wsdl:service/wsdl:port/soap:address", NS).get("location") == "http://testserver/xroad/soap"
     operations = root.findall("wsdl:binding/wsdl:operation", NS)
     assert {op.get("name") for op in operations} == {"askAssistant", "getAnswer", "searchPassages"}
+    # PR-MESS table 2: xrd:version in binding/operation; title and notes in portType/operation/documentation
+    documented = {op.get("name"): op for op in root.findall("wsdl:portType/wsdl:operation", NS)}
+    assert set(documented) == {"askAssistant", "getAnswer", "searchPassages"}
+    for name, op in documented.items():
+        assert op.findtext("wsdl:documentation/xrd:title", namespaces=NS), name
+        assert op.findtext("wsdl:documentation/xrd:notes", namespaces=NS), name
+        assert op.find("xrd:version", NS) is None
     for op in operations:
-        assert op.findtext("xrd:version", namespaces=NS) == "v1" and op.findtext("xrd:title", namespaces=NS)
+        assert op.findtext("xrd:version", namespaces=NS) == "v1"
+        assert op.find("xrd:title", NS) is None and op.find(".//xrd:title", NS) is None
         for direction in ("wsdl:input", "wsdl:output"):
             parts = [h.get("part") for h in op.findall(f"{direction}/soap:header", NS)]
             assert parts == ["client", "service", "id", "userId", "issue", "protocolVersion"]
