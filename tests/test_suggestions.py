@@ -18,6 +18,7 @@ from govai_plugin.models import AuditEvent, CaseEvent, Suggestion
 from govai_plugin.ports import CaseRecord
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.ingest import ingest_bytes
+from govai_plugin.testing.waiting import wait_for
 from settings.celery import app as celery_app
 from tests.conftest import CORPUS
 from tests.servers.case_system import CaseSystem
@@ -27,6 +28,7 @@ from tests.servers.population_register import PopulationRegister
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SECRET = "webhook-shared-secret-for-tests"
+OTHER_SECRET = "the-other-case-systems-webhook-secret"
 REPLY = "The applicant's household income of 850.00 is below the limit, so the benefit applies [1]. The tenancy agreement is missing [2]."
 PERSON = {"givenName": "Mari", "familyName": "Maasikas", "dateOfBirth": "1980-01-08", "householdSize": 1, "children": 0,
           "monthlyIncome": "850.00", "address": {"street": "Tamme 5", "municipality": "Northbridge", "postalCode": "10115"}}
@@ -50,21 +52,29 @@ def remote():
         yield llm, register, cases
 
 
-@pytest.fixture
-def configured(settings, remote, rules):
-    llm, register, cases = remote
-    settings.GOVAI = {
+def webhook_system(cases: CaseSystem, **extra) -> dict:
+    """A case system on the generic webhook/REST contract, served by the stand-in ``cases``."""
+    return {"ADAPTER": "case-webhook", "SECRET": cases.secret, "CASE_URL": cases.url + "/api/cases/{case_id}",
+            "SUGGESTION_URL": cases.url + "/api/cases/{case_id}/suggestions", "TIMEOUT": 2.0, **extra}
+
+
+def govai(llm, register, systems: dict) -> dict:
+    return {
         "LLM": {"BASE_URL": llm.url, "MODEL": "fake-llm-1", "TIMEOUT": 5.0, "RETRY_BACKOFF": 0.05, "MAX_ATTEMPTS": 2},
-        "CASES": {"RETRY_BACKOFF": 0.05, "WRITEBACK_ATTEMPTS": 3, "SYSTEMS": {"casesys": {
-            "ADAPTER": "case-webhook", "SECRET": SECRET,
-            "CASE_URL": cases.url + "/api/cases/{case_id}", "SUGGESTION_URL": cases.url + "/api/cases/{case_id}/suggestions",
-            "CONTEXT_FIELDS": ["requested", "rent"], "REGISTRIES": ["population"], "COLLECTIONS": ["rules"], "TIMEOUT": 2.0,
-        }}},
+        "CASES": {"RETRY_BACKOFF": 0.05, "WRITEBACK_ATTEMPTS": 3, "SYSTEMS": systems},
         "REGISTRIES": {"population": {
             "WSDL": register.url + "?wsdl", "OPERATION": "getPerson", "INPUT": {"personalCode": "applicant_id"},
             "OUTPUT_FIELDS": ["householdSize", "children", "monthlyIncome", "address.municipality"], "TIMEOUT": 2.0,
         }},
     }
+
+
+@pytest.fixture
+def configured(settings, remote, rules):
+    llm, register, cases = remote
+    settings.GOVAI = govai(llm, register, {"casesys": webhook_system(
+        cases, CONTEXT_FIELDS=["requested", "rent"], REGISTRIES=["population"], COLLECTIONS=["rules"],
+        REVIEWERS=["caseapp", "portal"], WIDGET_CLIENT="portal")})
     return remote
 
 
@@ -78,16 +88,6 @@ def webhook(live_server) -> str:
     return f"{live_server.url}/api/v1/cases/casesys/events"
 
 
-def wait_for(condition, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def written(cases) -> list[dict]:
     return cases.suggestions.get("HB-2026-001", [])
 
@@ -96,7 +96,9 @@ def test_a_case_event_becomes_a_cited_suggestion_in_the_case_built_from_registry
     llm, register, cases = configured
     response = cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "HB-2026-001"})
     assert response.status_code == 202, response.text
-    suggestion = wait_for(lambda: Suggestion.objects.filter(writeback="done").first())
+    suggestion = wait_for(lambda: Suggestion.objects.filter(writeback="done").first(), what="the write-back")
+    # the write-back's audit event is the last thing the worker writes: wait for it, not for a moment
+    wait_for(lambda: AuditEvent.objects.filter(action="suggestion.writeback", outcome="ok").exists(), what="its audit event")
     assert suggestion.status == "draft" and suggestion.case_ref == "HB-2026-001"
     assert suggestion.context_sources == ["population.householdSize", "population.children", "population.monthlyIncome",
                                           "population.address.municipality"]
@@ -203,9 +205,9 @@ def drafted(configured, worker, live_server):
     return wait_for(lambda: Suggestion.objects.filter(writeback="done").first())
 
 
-def test_review_through_the_api_accept_edit_reject(drafted, api_client_factory):
-    reviewer = api_client_factory("caseapp", can_review_suggestions=True)
-    outsider = api_client_factory("portal")
+def test_review_through_the_api_accept_edit_reject(drafted, rules, api_client_factory):
+    reviewer = api_client_factory("caseapp", read=[rules], can_review_suggestions=True)
+    outsider = api_client_factory("outsider", read=[rules])
     url = f"/api/v1/suggestions/{drafted.uid}"
     assert outsider.get(url).status_code == 403
     shown = reviewer.get(url).json()
@@ -214,8 +216,11 @@ def test_review_through_the_api_accept_edit_reject(drafted, api_client_factory):
         ({"action": "approve", "reviewer": "kask"}, "action"),
         ({"action": "accept"}, "reviewer"),
         ({"action": "edit", "reviewer": "kask"}, "edited text"),
+        ({"action": "edit", "reviewer": "kask", "text": " \n "}, "edited text"),
         ({"action": "edit", "reviewer": "kask", "text": shown["text"]}, "edited text"),
         ({"action": "reject", "reviewer": "kask"}, "reason"),
+        ({"action": "reject", "reviewer": "kask", "reason": "  "}, "reason"),
+        (["accept"], "action"),
         ({"action": "edit", "reviewer": "kask", "text": "x" * 50_001}, "text"),
     ]
     for body, word in bad:
@@ -230,6 +235,146 @@ def test_review_through_the_api_accept_edit_reject(drafted, api_client_factory):
     again = reviewer.post(url + "/decision", {"action": "accept", "reviewer": "kask"}, format="json")
     assert again.status_code == 400 and "only a draft" in again.json()["detail"]
     assert AuditEvent.objects.get(action="suggestion.decision").outcome == "edit"
+
+
+@pytest.mark.parametrize("query", [
+    "case=%00", "status=%00", "system=%00", "case=HB%00-1", "status=draft%00",  # NUL: PostgreSQL text cannot hold it
+    "status=approved", "status=DRAFT",  # not a status
+    pytest.param("case=" + "x" * 501, id="case=501-chars"),  # longer than any stored value
+    pytest.param("case=" + "x" * 20_000, id="case=20000-chars"),
+    pytest.param("system=" + "s" * 65, id="system=65-chars"),
+])
+def test_hostile_list_filters_are_a_json_400(api_client_factory, query):
+    reviewer = api_client_factory("caseapp", can_review_suggestions=True)
+    response = reviewer.get(f"/api/v1/suggestions?{query}")
+    assert response.status_code == 400, (query, response.content[:200])
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == "invalid_request" and body["detail"] and body["fields"]
+
+
+@pytest.mark.parametrize("query", [
+    "system=&case=&status=",  # empty: no filter
+    "unknown=%00",  # not a parameter of this list
+    "case=%ED%A0%80%01",  # not UTF-8 (read as U+FFFD) and a control character: a value no case has
+])
+def test_harmless_odd_list_filters_give_an_empty_list(api_client_factory, query):
+    reviewer = api_client_factory("caseapp", can_review_suggestions=True)
+    response = reviewer.get(f"/api/v1/suggestions?{query}")
+    assert response.status_code == 200 and response.json() == []
+
+
+def test_the_schema_says_what_each_decision_needs(client):
+    schema = client.get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    body = schema["paths"]["/api/v1/suggestions/{uid}/decision"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/DecisionRequest"}
+    assert components["DecisionRequest"]["discriminator"] == {"propertyName": "action", "mapping": {
+        action: f"#/components/schemas/{action.title()}DecisionRequest" for action in ("accept", "edit", "reject")}}
+    edit, reject = components["EditDecisionRequest"], components["RejectDecisionRequest"]
+    assert {"action", "text"} <= set(edit["required"]) and edit["properties"]["text"]["pattern"] == r"\S"
+    assert {"action", "reason"} <= set(reject["required"]) and reject["properties"]["reason"]["pattern"] == r"\S"
+    assert components["AcceptDecisionRequest"]["required"] == ["action"]
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/suggestions"]["get"]["parameters"]}
+    assert parameters["status"]["enum"] == ["", "drafting", "draft", "accepted", "edited", "rejected", "failed"]
+    # a value without NUL characters, or empty (no filter)
+    assert parameters["case"]["oneOf"] == [{"type": "string", "maxLength": 500, "pattern": r"^[^\u0000]+$"},
+                                           {"type": "string", "maxLength": 0}]
+    assert parameters["system"]["oneOf"][0]["maxLength"] == 64
+
+
+# --- who may see a suggestion: two case systems, two collections ------------------------------------------------
+
+
+@pytest.fixture
+def two_systems(settings, remote, rules, worker, live_server):
+    """Three drafted suggestions for the same case number: casesys drafts from collection "rules" (A);
+    othersys, another case system, from "rules" and "other" (B, the same documents again), so its
+    sources come from both; quietsys searches an empty collection and abstains with no sources."""
+    llm, register, cases = remote
+    other = create_collection("other")
+    for name in ("housing-benefit-policy.md", "housing-benefit-faq.html"):
+        ingest_bytes(other, name, (CORPUS / "en" / name).read_bytes())
+    create_collection("empty")
+    with CaseSystem(OTHER_SECRET) as second:
+        cases.cases["HB-2026-001"] = second.cases["HB-2026-001"] = CASE
+        everyone = ["reads-a", "reads-b", "reads-both", "portal"]
+        settings.GOVAI = govai(llm, register, {
+            "casesys": webhook_system(cases, COLLECTIONS=["rules"], REVIEWERS=everyone + ["reads-both-casesys-only"],
+                                      WIDGET_CLIENT="portal"),
+            "othersys": webhook_system(second, COLLECTIONS=["rules", "other"], REVIEWERS=everyone, WIDGET_CLIENT="portal"),
+            "quietsys": webhook_system(second, COLLECTIONS=["empty"], REVIEWERS=everyone),
+        })
+        for system, sender in (("casesys", cases), ("othersys", second), ("quietsys", second)):
+            response = sender.send_event(f"{live_server.url}/api/v1/cases/{system}/events",
+                                         {"type": "case.created", "case_id": "HB-2026-001"})
+            assert response.status_code == 202, response.text
+        wait_for(lambda: Suggestion.objects.filter(writeback="done").count() == 3, what="three written-back suggestions")
+        drafted = {s.system: s for s in Suggestion.objects.select_related("answer_job")}
+        sources = {name: {src["collection"] for src in s.answer_job.sources} for name, s in drafted.items()}
+        assert sources == {"casesys": {"rules"}, "othersys": {"rules", "other"}, "quietsys": set()}, sources
+        assert drafted["quietsys"].answer_job.status == "abstained" and drafted["quietsys"].status == "draft"
+        yield drafted
+
+
+#: client -> the case systems whose suggestion it may see (the rule: its case system names the
+#: client in REVIEWERS, and the client reads every collection the sources came from)
+VISIBLE = {
+    "reads-a": {"casesys", "quietsys"},  # not othersys: part of its sources are in "other"
+    "reads-b": {"quietsys"},  # not othersys either: reading one of its collections is not enough
+    "reads-both": {"casesys", "othersys", "quietsys"},
+    "reads-both-casesys-only": {"casesys"},  # reads everything, but only casesys granted it
+    "no-case-system": set(),  # reads everything, no case system names it: not even the abstention
+}
+
+
+@pytest.fixture
+def reviewers(two_systems, api_client_factory):
+    from govai_plugin.models import Collection
+
+    a, b = Collection.objects.get(slug="rules"), Collection.objects.get(slug="other")
+    reads = {"reads-a": [a], "reads-b": [b], "reads-both": [a, b], "reads-both-casesys-only": [a, b], "no-case-system": [a, b]}
+    return {name: api_client_factory(name, read=collections, can_review_suggestions=True) for name, collections in reads.items()}
+
+
+def test_a_client_sees_only_suggestions_of_its_case_systems_drawn_from_collections_it_reads(two_systems, reviewers):
+    missing = reviewers["reads-both"].get(f"/api/v1/suggestions/{uuid.uuid4()}")
+    for name, http in reviewers.items():
+        listed = {s["system"] for s in http.get("/api/v1/suggestions").json()}
+        assert listed == VISIBLE[name], name
+        assert {s["system"] for s in http.get("/api/v1/suggestions?case=HB-2026-001&status=draft").json()} == VISIBLE[name]
+        for system, suggestion in two_systems.items():
+            url = f"/api/v1/suggestions/{suggestion.uid}"
+            by_system = http.get(f"/api/v1/suggestions?system={system}").json()
+            detail, stream = http.get(url), http.get(url + "/stream")
+            if system in VISIBLE[name]:
+                assert [s["id"] for s in by_system] == [str(suggestion.uid)]
+                assert detail.status_code == 200 and detail.json()["text"], (name, system)
+                assert stream.status_code == 200 and b"event: done" in b"".join(stream.streaming_content)
+            else:
+                assert by_system == [], (name, system)
+                # refused exactly like an id that does not exist: nothing says it is there
+                assert (detail.status_code, detail.json()) == (404, missing.json()), (name, system)
+                assert stream.status_code == 404 and stream.json() == missing.json(), (name, system)
+
+
+def test_only_a_client_that_may_see_a_suggestion_can_decide_it(two_systems, reviewers):
+    theirs = two_systems["othersys"]
+    url = f"/api/v1/suggestions/{theirs.uid}/decision"
+    for name in ("reads-a", "reads-b", "reads-both-casesys-only", "no-case-system"):
+        for body in ({"action": "accept", "reviewer": "kask"}, {"action": "reject", "reviewer": "kask", "reason": "no"},
+                     {"action": "edit", "reviewer": "kask", "text": "Something else [1]."}):
+            response = reviewers[name].post(url, body, format="json")
+            assert response.status_code == 404 and response.json()["error"] == "not_found", (name, body)
+    theirs.refresh_from_db()
+    assert theirs.status == "draft" and not AuditEvent.objects.filter(action="suggestion.decision").exists()
+    accepted = reviewers["reads-both"].post(url, {"action": "accept", "reviewer": "kask"}, format="json")
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    # a suggestion without sources: the case-system grant is enough
+    quiet = reviewers["reads-b"].post(f"/api/v1/suggestions/{two_systems['quietsys'].uid}/decision",
+                                      {"action": "reject", "reviewer": "kask", "reason": "No rules found."}, format="json")
+    assert quiet.status_code == 200 and quiet.json()["status"] == "rejected"
+    assert AuditEvent.objects.filter(action="suggestion.decision").count() == 2
 
 
 def test_the_case_system_can_send_the_decision(drafted, configured, live_server):

@@ -1,21 +1,26 @@
 """The review widget in a real headless browser (Debian's chromium, driven by Selenium):
 a caseworker on the portal's case page sees the streamed draft, its AI-generated label and
-cited sources, opens a passage, edits the draft, and the decision is recorded."""
+cited sources, opens a passage, edits the draft, and the decision is recorded. The widget's
+data path (the API on the portal session) is also tested without a browser."""
 
 from __future__ import annotations
 
 import shutil
+import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from govai_plugin.models import AnswerJob, AuditEvent, Suggestion
+from govai_plugin.models import AnswerJob, ApiClient, AuditEvent, Suggestion
+from govai_plugin.services.access import grant
+from govai_plugin.testing.waiting import DEADLINE
 from tests.test_suggestions import (  # noqa: F401  (fixtures)
     configured,
     drafted,
     remote,
     rules,
+    two_systems,
     worker,
 )
 
@@ -38,13 +43,16 @@ def browser():
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(DEADLINE)
     yield driver
     driver.quit()
 
 
 @pytest.fixture
-def caseworker(django_user_model):
+def caseworker(django_user_model, rules):
+    """A portal user who may review; the case systems' WIDGET_CLIENT "portal" reads collection "rules"."""
+    portal, _ = ApiClient.create_with_key("portal")
+    grant(portal, rules)
     user = django_user_model.objects.create_user("kask", password="not-used")
     user.user_permissions.add(Permission.objects.get(codename="change_suggestion"))
     return user
@@ -63,7 +71,7 @@ def sign_in(browser, live_server, user) -> str:
     return f"{origin(live_server)}/portal/cases/casesys/HB-2026-001/"
 
 
-def wait(browser, css: str, seconds: float = 20):
+def wait(browser, css: str, seconds: float = DEADLINE):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -129,7 +137,7 @@ def test_the_draft_streams_in_and_model_output_is_shown_as_text_only(drafted, br
     card = wait(browser, ".govai-suggestion[data-status='drafting']")
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 20).until(lambda b: "Partial" in card.find_element(By.CSS_SELECTOR, ".govai-text").text)
+    WebDriverWait(browser, DEADLINE).until(lambda b: "Partial" in card.find_element(By.CSS_SELECTOR, ".govai-text").text)
     assert "<img" in card.find_element(By.CSS_SELECTOR, ".govai-text").text  # shown as text
     assert not browser.find_elements(By.CSS_SELECTOR, ".govai-suggestions img") and browser.title != "pwned"
     # the model finishes: the stream ends, the widget reloads with the actions
@@ -147,3 +155,33 @@ def test_the_case_page_needs_the_review_permission(live_server, django_user_mode
     client.force_login(someone)
     assert client.get("/portal/cases/casesys/HB-2026-001/").status_code == 403
     assert client.get("/api/v1/suggestions").status_code == 403
+
+
+def test_the_widget_shows_and_decides_only_what_its_case_systems_widget_client_may_see(two_systems, caseworker):
+    """The widget's data path, as widget.js calls it on the portal session: the caseworker sees
+    what the case system's WIDGET_CLIENT ("portal", reading "rules" only) may see."""
+    session = Client()
+    session.force_login(caseworker)
+    missing = session.get(f"/api/v1/suggestions/{uuid.uuid4()}").json()
+    assert session.get("/portal/cases/othersys/HB-2026-001/").status_code == 200  # the page; its data is the API's
+    # casesys: sources in "rules". othersys: also in "other", which the portal may not read.
+    # quietsys: no WIDGET_CLIENT, so the widget sees none of its suggestions (not even one without sources).
+    visible = {"casesys"}
+    assert {s["system"] for s in session.get("/api/v1/suggestions").json()} == visible
+    for system, suggestion in two_systems.items():
+        url = f"/api/v1/suggestions/{suggestion.uid}"
+        listed = session.get(f"/api/v1/suggestions?system={system}&case=HB-2026-001").json()
+        detail, stream = session.get(url), session.get(url + "/stream")
+        if system in visible:
+            assert [s["id"] for s in listed] == [str(suggestion.uid)] and detail.status_code == 200
+            assert stream.status_code == 200 and b"event: done" in b"".join(stream.streaming_content)
+        else:
+            assert listed == [] and (detail.status_code, detail.json()) == (404, missing), system
+            assert stream.status_code == 404 and stream.json() == missing, system
+            refused = session.post(url + "/decision", {"action": "accept"}, content_type="application/json")
+            assert refused.status_code == 404 and refused.json() == missing, system
+    accepted = session.post(f"/api/v1/suggestions/{two_systems['casesys'].uid}/decision", {"action": "accept"},
+                            content_type="application/json")
+    assert accepted.status_code == 200 and accepted.json()["reviewer"] == "kask" and accepted.json()["decided_via"] == "widget"
+    assert set(Suggestion.objects.values_list("system", "status")) == {
+        ("casesys", "accepted"), ("othersys", "draft"), ("quietsys", "draft")}

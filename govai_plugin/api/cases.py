@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import permissions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import JSONParser
@@ -14,7 +20,7 @@ from govai_plugin.api.authentication import ApiKeyAuthentication
 from govai_plugin.api.serializers import AnswerSourceSerializer, CitationSerializer
 from govai_plugin.api.views import ERROR, GovAIView, _valid
 from govai_plugin.conf import govai_settings
-from govai_plugin.exceptions import NotFound, Replayed, SignatureInvalid
+from govai_plugin.exceptions import InvalidRequest, NotFound, Replayed, SignatureInvalid
 from govai_plugin.models import ApiClient, Suggestion
 from govai_plugin.services import audit
 from govai_plugin.services import suggestions as service
@@ -70,11 +76,60 @@ class SuggestionSerializer(serializers.Serializer):
         return govai_settings.ANSWERS["LABEL"]
 
 
-class DecisionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=sorted(service.ACTIONS))
-    text = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False, max_length=50_000)
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5_000)
-    reviewer = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+#: No NUL character (PostgreSQL text cannot hold one), said in the schema too.
+NO_NUL = r"^[^\x00]+$"
+
+
+@extend_schema_field({"type": "string", "enum": ["", *Suggestion.Status.values]})
+class SuggestionStatusFilter(serializers.ChoiceField):
+    """A suggestion status, or empty; inline in the schema (other "status" enums mean other things)."""
+
+
+class SuggestionFilterSerializer(serializers.Serializer):
+    """Query parameters of the list; an empty value filters nothing."""
+
+    system = serializers.RegexField(NO_NUL, required=False, allow_blank=True, max_length=64, help_text="case system name")
+    case = serializers.RegexField(NO_NUL, required=False, allow_blank=True, max_length=500, help_text="the case's reference")
+    status = SuggestionStatusFilter(required=False, allow_blank=True, choices=Suggestion.Status.values)
+
+
+class _Decision(serializers.Serializer):
+    reviewer = serializers.CharField(required=False, allow_blank=True, default="", max_length=200,
+                                     help_text="who decided (API clients; in the widget it is the signed-in user)")
+
+
+class AcceptDecisionSerializer(_Decision):
+    action = serializers.ChoiceField(choices=["accept"])
+
+
+class EditDecisionSerializer(_Decision):
+    action = serializers.ChoiceField(choices=["edit"])
+    text = serializers.RegexField(r"\S", max_length=50_000, trim_whitespace=False,
+                                  help_text="the edited text (different from the draft)",
+                                  error_messages={"required": "An edit needs the edited text.",
+                                                  "blank": "An edit needs the edited text.",
+                                                  "invalid": "An edit needs the edited text, not only spaces."})
+
+
+class RejectDecisionSerializer(_Decision):
+    action = serializers.ChoiceField(choices=["reject"])
+    reason = serializers.RegexField(r"\S", max_length=5_000, help_text="why it was rejected",
+                                    error_messages={"required": "A rejection needs a reason.",
+                                                    "blank": "A rejection needs a reason.",
+                                                    "invalid": "A rejection needs a reason, not only spaces."})
+
+
+DECISIONS = {"accept": AcceptDecisionSerializer, "edit": EditDecisionSerializer, "reject": RejectDecisionSerializer}
+#: The decision body in the schema: one shape per action, so an edit without text is invalid there too.
+DECISION_REQUEST = PolymorphicProxySerializer(component_name="Decision", serializers=DECISIONS,
+                                              resource_type_field_name="action")
+
+
+def _decision(data) -> dict:
+    action = data.get("action") if isinstance(data, dict) else None
+    if not isinstance(action, str) or action not in DECISIONS:
+        raise InvalidRequest(f"action must be one of {', '.join(DECISIONS)}.")
+    return _valid(DECISIONS[action], data)
 
 
 class EventAcceptedSerializer(serializers.Serializer):
@@ -133,47 +188,34 @@ class CaseEventView(GovAIView):
 class SuggestionListView(ReviewView):
     @extend_schema(
         operation_id="suggestions_list",
-        parameters=[OpenApiParameter("system", str), OpenApiParameter("case", str), OpenApiParameter("status", str)],
-        responses={200: SuggestionSerializer(many=True)},
+        parameters=[SuggestionFilterSerializer],
+        responses={200: SuggestionSerializer(many=True), 400: ERROR},
     )
     def get(self, request):
-        """Suggestions, newest first, filtered by case system, case and status (at most 200)."""
-        rows = Suggestion.objects.select_related("answer_job")
-        for param, field in (("system", "system"), ("case", "case_ref"), ("status", "status")):
-            if request.query_params.get(param):
-                rows = rows.filter(**{field: request.query_params[param]})
-        return Response(SuggestionSerializer(rows[:200], many=True).data)
-
-
-def _suggestion(uid) -> Suggestion:
-    suggestion = Suggestion.objects.select_related("answer_job").filter(uid=uid).first()
-    if suggestion is None:
-        raise NotFound("No suggestion has this id.")
-    return suggestion
+        """Suggestions this caller may see (its case systems, and only those whose sources all come
+        from collections it may read), newest first, filtered by case system, case and status (at most 200)."""
+        filters = _valid(SuggestionFilterSerializer, request.query_params)
+        return Response(SuggestionSerializer(service.listed(request.user, **filters), many=True).data)
 
 
 class SuggestionDetailView(ReviewView):
     @extend_schema(operation_id="suggestions_retrieve", responses={200: SuggestionSerializer, 404: ERROR})
     def get(self, request, uid):
         """A suggestion: the draft, its citations and sources, its review and write-back state."""
-        return Response(SuggestionSerializer(_suggestion(uid)).data)
+        return Response(SuggestionSerializer(service.get_visible(request.user, uid)).data)
 
 
 class SuggestionDecisionView(ReviewView):
     parser_classes = [JSONParser]
 
-    @extend_schema(operation_id="suggestions_decide", request=DecisionSerializer,
+    @extend_schema(operation_id="suggestions_decide", request=DECISION_REQUEST,
                    responses={200: SuggestionSerializer, 400: ERROR, 403: ERROR, 404: ERROR})
     def post(self, request, uid):
         """Accept, edit (``text``) or reject (``reason``) a draft. API clients name the ``reviewer``;
         in the widget it is the signed-in user."""
-        data = _valid(DecisionSerializer, request.data)
-        suggestion = _suggestion(uid)
-        if isinstance(request.user, ApiClient):
-            reviewer, via = data["reviewer"], "api"
-        else:
-            reviewer, via = request.user.get_username(), "widget"
-        decided = service.decide(suggestion, data["action"], reviewer=reviewer, text=data["text"], reason=data["reason"], via=via)
+        data = _decision(request.data)
+        decided = service.review(request.user, uid, data["action"], reviewer=data["reviewer"], text=data.get("text", ""),
+                                 reason=data.get("reason", ""))
         return Response(SuggestionSerializer(decided).data)
 
 
@@ -181,8 +223,8 @@ class SuggestionStreamView(ReviewView):
     renderer_classes = AnswerStreamView.renderer_classes
 
     @extend_schema(operation_id="suggestions_stream",
-                   responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/event-stream, as for answers")})
+                   responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/event-stream, as for answers"),
+                              404: ERROR})
     def get(self, request, uid):
         """The draft as the model writes it (server-sent events), then the final answer job."""
-        suggestion = _suggestion(uid)
-        return AnswerStreamView.stream(suggestion.answer_job)
+        return AnswerStreamView.stream(service.get_visible(request.user, uid).answer_job)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from collections.abc import Iterable
+
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from govai_plugin.models.answers import AnswerJob
@@ -41,6 +44,29 @@ class CaseEvent(models.Model):
         return f"{self.system}:{self.event_id} {self.event_type} ({self.outcome})"
 
 
+class _SourcesWithin(models.Func):
+    """True when every element of a jsonb list of sources names a ``collection`` in a text[]."""
+
+    output_field = models.BooleanField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra):
+        (sources, sources_params), (slugs, slugs_params) = (compiler.compile(e) for e in self.get_source_expressions())
+        sql = (f"NOT EXISTS (SELECT 1 FROM jsonb_array_elements({sources}) AS src "
+               f"WHERE NOT (COALESCE(src->>'collection', '') = ANY({slugs})))")
+        return sql, (*sources_params, *slugs_params)
+
+
+class SuggestionQuerySet(models.QuerySet):
+    def sources_within(self, slugs: Iterable[str]) -> SuggestionQuerySet:
+        """Suggestions whose every source passage came from one of the collections ``slugs``.
+
+        One without sources (an abstention before any passage was found) qualifies.
+        """
+        allowed = models.Value(sorted(slugs), output_field=ArrayField(models.TextField()))
+        return self.filter(_SourcesWithin(models.F("answer_job__sources"), allowed))
+
+
 class Suggestion(models.Model):
     """A draft for a case, grounded in the rules, for a person to accept, edit or reject."""
 
@@ -59,6 +85,8 @@ class Suggestion(models.Model):
         NOT_NEEDED = "not_needed"
 
     DECIDED = (Status.ACCEPTED, Status.EDITED, Status.REJECTED)
+
+    objects = SuggestionQuerySet.as_manager()
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     system = models.CharField(max_length=64, help_text="the case system (GOVAI['CASES']['SYSTEMS'] name)")

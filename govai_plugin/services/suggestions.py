@@ -8,6 +8,7 @@ a grounded draft is generated, written back to the case, and reviewed by a perso
       answer_final signal → Suggestion draft → task write_back_suggestion
       write_back(): attach to the case with an idempotency key (retried, never twice)
       decide(): accept / edit (diff kept) / reject (reason), via API, widget or case system
+      visible_to(): who may see and decide which suggestion (case-system grant + collection reads)
       a cited document gets a new version → suggestions citing it are flagged for re-review
 """
 
@@ -22,6 +23,7 @@ import time
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -36,9 +38,9 @@ from govai_plugin.exceptions import (
     SignatureInvalid,
 )
 from govai_plugin.hooks.manager import get_hooks
-from govai_plugin.models import AnswerJob, CaseEvent, Document, Suggestion
+from govai_plugin.models import AnswerJob, ApiClient, CaseEvent, Document, Suggestion
 from govai_plugin.ports import CaseRecord, CaseSystem, Registry, SuggestionPayload
-from govai_plugin.services import audit
+from govai_plugin.services import access, audit
 from govai_plugin.services.answers import ask
 from govai_plugin.signals import answer_final
 
@@ -299,11 +301,81 @@ def write_back(suggestion_id: int, *, attempt: int, last_attempt: bool) -> Sugge
 
 
 def _written(suggestion: Suggestion, state: str, *, ref: str = "", error: str = "") -> Suggestion:
-    Suggestion.objects.filter(pk=suggestion.pk).update(writeback=state, external_ref=ref[:500], writeback_error=error[:5000])
-    audit.record("suggestion.writeback", actor=f"case:{suggestion.system}", outcome="ok" if state == "done" else "failed",
-                 object_ref=str(suggestion.uid), details={"case": suggestion.case_ref, "ref": ref, "error": error[:500]})
+    with transaction.atomic():  # the state and its audit event are seen together, or not at all
+        Suggestion.objects.filter(pk=suggestion.pk).update(writeback=state, external_ref=ref[:500], writeback_error=error[:5000])
+        audit.record("suggestion.writeback", actor=f"case:{suggestion.system}", outcome="ok" if state == "done" else "failed",
+                     object_ref=str(suggestion.uid), details={"case": suggestion.case_ref, "ref": ref, "error": error[:500]})
     suggestion.refresh_from_db()
     return suggestion
+
+
+# --- who may see and decide a suggestion -------------------------------------------------------------------------
+
+
+def visible_to(viewer: Any) -> QuerySet[Suggestion]:
+    """The suggestions ``viewer`` may see and decide: the one rule every review path applies.
+
+    An API client (with ``can_review_suggestions``) sees a suggestion when its case system
+    names the client in ``REVIEWERS`` and the client may read every collection the
+    suggestion's sources came from; a suggestion without sources (an abstention before any
+    passage was found) needs the case-system grant only. A signed-in portal user with
+    ``govai_plugin.change_suggestion`` (the review widget) sees, per case system, what that
+    system's ``WIDGET_CLIENT`` would see. Anyone else sees nothing.
+    """
+    rows = Suggestion.objects.none()
+    for client, systems in _acting_clients(viewer).items():
+        slugs = list(access.readable_collections(client).values_list("slug", flat=True))
+        rows |= Suggestion.objects.filter(system__in=systems).sources_within(slugs)
+    return rows.select_related("answer_job")
+
+
+def _acting_clients(viewer: Any) -> dict[ApiClient, list[str]]:
+    """Whose grants apply, and for which case systems (those that name the client in REVIEWERS)."""
+    systems = govai_settings.CASES["SYSTEMS"]
+    if isinstance(viewer, ApiClient):
+        names = dict.fromkeys(systems, viewer.name) if viewer.can_review_suggestions else {}
+    elif getattr(viewer, "is_authenticated", False) and viewer.has_perm("govai_plugin.change_suggestion"):
+        names = {system: cfg.get("WIDGET_CLIENT") for system, cfg in systems.items()}
+    else:
+        names = {}
+    granted = {system: name for system, name in names.items() if isinstance(name, str) and name in _reviewers(systems[system])}
+    clients = {c.name: c for c in ApiClient.objects.filter(name__in=set(granted.values()), is_active=True)}
+    acting: dict[ApiClient, list[str]] = {}
+    for system, name in granted.items():
+        if name in clients:
+            acting.setdefault(clients[name], []).append(system)
+    return acting
+
+
+def _reviewers(cfg: dict[str, Any]) -> set[str]:
+    reviewers = cfg.get("REVIEWERS")
+    return {r for r in reviewers if isinstance(r, str)} if isinstance(reviewers, (list, tuple)) else set()
+
+
+def get_visible(viewer: Any, uid: Any) -> Suggestion:
+    """One suggestion ``viewer`` may see; one it may not is answered exactly like one that does not exist."""
+    suggestion = visible_to(viewer).filter(uid=uid).first()
+    if suggestion is None:
+        raise NotFound("No suggestion has this id.")
+    return suggestion
+
+
+def listed(viewer: Any, *, system: str = "", case: str = "", status: str = "", limit: int = 200) -> list[Suggestion]:
+    """The suggestions ``viewer`` may see, newest first, filtered by case system, case and status."""
+    rows = visible_to(viewer)
+    for field, value in (("system", system), ("case_ref", case), ("status", status)):
+        if value:
+            rows = rows.filter(**{field: value})
+    return list(rows[:limit])
+
+
+def review(viewer: Any, uid: Any, action: str, *, reviewer: str = "", text: str = "", reason: str = "") -> Suggestion:
+    """A decision through the API (the client names the ``reviewer``) or the widget (the
+    signed-in user is the reviewer), on a suggestion the viewer may see."""
+    suggestion = get_visible(viewer, uid)
+    if isinstance(viewer, ApiClient):
+        return decide(suggestion, action, reviewer=reviewer, text=text, reason=reason, via="api")
+    return decide(suggestion, action, reviewer=viewer.get_username(), text=text, reason=reason, via="widget")
 
 
 # --- review ----------------------------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 The portal's case page must be served to a signed-in user with the
 ``govai_plugin.change_suggestion`` permission; the widget calls the suggestions API on the
-same origin with that session (and Django's CSRF token for decisions).
+same origin with that session (and Django's CSRF token for decisions). It shows and decides
+only what the case system's ``WIDGET_CLIENT`` may see (its ``REVIEWERS`` grant and collection
+reads; docs/cases.md): a suggestion drawn from a collection that client may not read is not
+listed, and its URLs answer 404.
 """
 
 from __future__ import annotations

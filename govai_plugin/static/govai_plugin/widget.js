@@ -26,10 +26,17 @@
     }
     return fetch(url, options).then(function (response) {
       return response.json().then(function (data) {
-        if (!response.ok) throw new Error(data.detail || ("HTTP " + response.status));
+        if (!response.ok) throw new Error(problem(data) || ("HTTP " + response.status));
         return data;
       });
     });
+  }
+
+  /* What went wrong, for the caseworker: the messages of the fields at fault, else the detail. */
+  function problem(data) {
+    var fields = data.fields || {};
+    var messages = Object.keys(fields).map(function (name) { return [].concat(fields[name]).join(" "); });
+    return messages.length ? messages.join(" ") : data.detail;
   }
 
   function renderText(container, text, suggestion, passage) {
