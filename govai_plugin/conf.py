@@ -90,6 +90,14 @@ DEFAULTS: dict[str, Any] = {
         # Text files that are not UTF-8 are read in this encoding
         # (e.g. "cp1257" for Baltic, "cp1250" for Central European documents).
         "LEGACY_ENCODING": "cp1252",
+        # Uploads larger than this many bytes are ingested by a Celery worker: the API answers
+        # 202 with a status URL. Smaller ones are ingested within the request (201/200/422).
+        "ASYNC_ABOVE_BYTES": 1024 * 1024,
+        # Archive formats (DOCX): the most bytes all parts of one file may unpack to (declared and
+        # actually read), and the highest compression ratio allowed for a part over 1 MiB. The
+        # same byte limit caps each decompressed PDF stream (pypdf's filter limits).
+        "MAX_UNPACKED_BYTES": 48 * 1024 * 1024,
+        "MAX_COMPRESSION_RATIO": 100,
         # Extra language -> PostgreSQL text search configuration entries,
         # merged over DEFAULT_TEXT_SEARCH_CONFIGS; unknown languages use "simple".
         "LANGUAGES": {},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from govai_plugin.exceptions import ExtractionError
@@ -114,3 +116,63 @@ def test_legacy_encoding_is_configurable(settings):
     settings.GOVAI = {"INGESTION": {"LEGACY_ENCODING": "cp1257"}}
     doc = get_hooks().extract_text(SourceFile("vana.txt", raw, ".txt")).documents[0]
     assert "mittenõustumisel" in doc.text
+
+
+# -- archive and stream bombs (the memory bound itself: tests/test_upload_limits.py) ----
+
+
+def _docx_source(content: bytes) -> SourceFile:
+    return SourceFile("bomb.docx", content, ".docx")
+
+
+def _refusal(content: bytes) -> ExtractionError:
+    with pytest.raises(ExtractionError) as info:
+        get_hooks().extract_text(_docx_source(content))
+    return info.value
+
+
+def test_docx_part_compressed_beyond_the_ratio_is_refused():
+    from tests.test_upload_limits import MiB, docx_bomb
+
+    error = _refusal(docx_bomb(part_bytes=8 * MiB))
+    assert error.kind == "too_large" and "MAX_COMPRESSION_RATIO" in str(error) and "image1.jpeg" in str(error)
+
+
+def test_docx_whose_parts_declare_more_than_the_limit_is_refused(settings):
+    settings.GOVAI = {"INGESTION": {"MAX_UNPACKED_BYTES": 500_000}}
+    error = _refusal((CORPUS / "en" / "benefit-application-procedure.docx").read_bytes())
+    assert error.kind == "too_large" and "declare" in str(error) and "MAX_UNPACKED_BYTES" in str(error)
+
+
+def test_docx_whose_central_directory_lies_about_a_size_is_refused():
+    import struct
+
+    from tests.test_upload_limits import MiB, docx_bomb
+
+    content = bytearray(docx_bomb(part_bytes=64 * MiB))
+    # The name's last occurrence is in the central directory, right after its 46-byte fixed header.
+    entry = content.rfind(b"word/media/image1.jpeg") - 46
+    assert content[entry : entry + 4] == b"PK\x01\x02" and struct.unpack_from("<I", content, entry + 24)[0] == 64 * MiB
+    struct.pack_into("<I", content, entry + 24, 1024)  # declares 1 KiB: no ratio or total refusal
+    error = _refusal(bytes(content))
+    assert error.kind in ("corrupt", "too_large") and "damaged" in str(error) or "more than" in str(error), error
+
+
+def test_zip_with_too_many_members_is_refused_before_it_is_opened():
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for n in range(10_001):
+            archive.writestr(f"p/{n}", b"")
+    error = _refusal(out.getvalue())
+    assert error.kind == "too_large" and "10,000 parts" in str(error)
+
+
+def test_pdf_stream_that_unpacks_past_the_limit_is_refused():
+    from tests.test_upload_limits import MiB, pdf_bomb
+
+    # 70 MiB: under pypdf's own 75 MB default, over a quarter of MAX_UNPACKED_BYTES.
+    with pytest.raises(ExtractionError) as info:
+        get_hooks().extract_text(SourceFile("bomb.pdf", pdf_bomb(pages=1, stream_bytes=70 * MiB), ".pdf"))
+    assert info.value.kind == "too_large" and "unpacks" in str(info.value)

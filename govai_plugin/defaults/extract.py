@@ -6,10 +6,13 @@ lxml.html (already a dependency through zeep; parsed with network access off).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
+import struct
 import zipfile
+import zlib
 from pathlib import PurePath
 from typing import Any
 
@@ -241,11 +244,39 @@ def _extract_html(source: SourceFile) -> ExtractionResult:
 
 
 def _extract_pdf(source: SourceFile) -> ExtractionResult:
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
-
     if not source.content.lstrip()[:5].startswith(b"%PDF"):
         raise ExtractionError("this is not a PDF file (no %PDF header)", kind="corrupt")
+    with _pdf_stream_limits():
+        return _read_pdf(source)
+
+
+def _pdf_stream_limits():
+    """pypdf's own per-stream decompression limits (75 MB by default), lowered to ours.
+
+    pypdf >= 7 takes them per call (a context variable); older versions read module constants.
+    """
+    import pypdf
+    from pypdf import filters
+
+    limit = govai_settings.INGESTION["MAX_UNPACKED_BYTES"] // 4
+    if hasattr(pypdf, "apply_configuration"):
+        return pypdf.apply_configuration(**{name: limit for name in _PDF_LIMITS})
+    for name in _PDF_LEGACY_LIMITS:
+        setattr(filters, name, limit)
+    return contextlib.nullcontext()
+
+
+_PDF_LIMITS = (
+    "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+    "brotli_maximum_output_length", "array_based_stream_maximum_output_length",
+)
+_PDF_LEGACY_LIMITS = ("ZLIB_MAX_OUTPUT_LENGTH", "LZW_MAX_OUTPUT_LENGTH", "RUN_LENGTH_MAX_OUTPUT_LENGTH")
+
+
+def _read_pdf(source: SourceFile) -> ExtractionResult:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError, PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(source.content), strict=False)
         if reader.is_encrypted:
@@ -256,12 +287,17 @@ def _extract_pdf(source: SourceFile) -> ExtractionResult:
             except (FileNotDecryptedError, NotImplementedError, DependencyError) as exc:
                 # DependencyError: AES encryption needs the optional "cryptography" package.
                 raise ExtractionError("the PDF is encrypted (password-protected)", kind="encrypted") from exc
+        info_title = (reader.metadata.title if reader.metadata else None) or ""
         blocks: list[TextBlock] = []
         for number, page in enumerate(reader.pages, start=1):
             blocks.extend(_pdf_page_blocks(page.extract_text() or "", number))
-        info_title = (reader.metadata.title if reader.metadata else None) or ""
+            # pypdf keeps every decoded stream it resolved: drop them page by page, so a file of
+            # many pages of highly compressed streams does not add them all up in memory.
+            reader.resolved_objects.clear()
     except ExtractionError:
         raise
+    except LimitReachedError as exc:
+        raise ExtractionError(f"the PDF holds a stream that unpacks to too much data ({exc})", kind="too_large") from exc
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ExtractionError(f"the PDF is damaged and could not be read ({type(exc).__name__}: {exc})", kind="corrupt") from exc
     if not any(b.kind == "paragraph" for b in blocks):
@@ -301,6 +337,74 @@ def _pdf_page_blocks(text: str, page: int) -> list[TextBlock]:
     return blocks
 
 
+# -- archives (DOCX) -----------------------------------------------------------
+
+#: More parts than any real Word file has (they have tens, a few hundred with many images);
+#: checked from the end-of-directory record before zipfile builds an entry per member.
+MAX_ARCHIVE_MEMBERS = 10_000
+_EOCD = b"PK\x05\x06"
+_READ_BLOCK = 64 * 1024
+
+
+def check_archive(content: bytes) -> None:
+    """Refuse a zip (DOCX) that would unpack to more than ``INGESTION.MAX_UNPACKED_BYTES``.
+
+    Three checks, cheapest first: the member count, the sizes and compression ratios
+    the central directory declares, then every member read in blocks with a running
+    total that stops at the limit (declared sizes can lie). Memory stays at one block.
+    """
+    limit = govai_settings.INGESTION["MAX_UNPACKED_BYTES"]
+    _check_member_count(content)
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = archive.infolist()
+            _check_declared(members, limit)
+            total = 0
+            for member in members:
+                with archive.open(member) as stream:
+                    while block := stream.read(_READ_BLOCK):
+                        total += len(block)
+                        if total > limit:
+                            raise _unpacks_too_large(limit, f"{member.filename!r} holds more than it declares")
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError, ValueError, zlib.error) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
+        raise ExtractionError(f"the package is damaged: not a valid zip file ({type(exc).__name__}: {exc})", kind="corrupt") from exc
+
+
+def _check_member_count(content: bytes) -> None:
+    end = content.rfind(_EOCD, max(0, len(content) - 65_557))
+    if end < 0 or end + 22 > len(content):
+        raise ExtractionError("the package is damaged: not a valid zip file (no end of central directory)", kind="corrupt")
+    (count,) = struct.unpack_from("<H", content, end + 10)
+    if count > MAX_ARCHIVE_MEMBERS:  # 0xFFFF: a ZIP64 count, more than any limit we allow
+        raise ExtractionError(f"the package has more than {MAX_ARCHIVE_MEMBERS:,} parts", kind="too_large")
+
+
+def _check_declared(members: list[zipfile.ZipInfo], limit: int) -> None:
+    ratio = govai_settings.INGESTION["MAX_COMPRESSION_RATIO"]
+    declared = sum(m.file_size for m in members)
+    if declared > limit:
+        raise _unpacks_too_large(limit, f"its parts declare {declared:,} bytes")
+    for m in members:
+        if m.file_size > _RATIO_FLOOR and m.file_size > ratio * max(m.compress_size, 1):
+            raise ExtractionError(
+                f"{m.filename!r} is compressed {m.file_size // max(m.compress_size, 1):,} to 1, more than "
+                f"GOVAI['INGESTION']['MAX_COMPRESSION_RATIO'] ({ratio}): a zip bomb?",
+                kind="too_large",
+            )
+
+
+#: Parts smaller than this are never refused for their compression ratio (they cannot hurt).
+_RATIO_FLOOR = 1024 * 1024
+
+
+def _unpacks_too_large(limit: int, why: str) -> ExtractionError:
+    return ExtractionError(
+        f"the package unpacks to more than GOVAI['INGESTION']['MAX_UNPACKED_BYTES'] ({limit:,} bytes): {why}",
+        kind="too_large",
+    )
+
+
 # -- DOCX ----------------------------------------------------------------------
 
 
@@ -310,6 +414,7 @@ def _extract_docx(source: SourceFile) -> ExtractionResult:
             "the file is encrypted (password-protected) or an old binary .doc; save it as an unprotected .docx",
             kind="encrypted",
         )
+    check_archive(source.content)  # before python-docx reads any part into memory
     try:
         import docx
         from docx.opc.exceptions import PackageNotFoundError

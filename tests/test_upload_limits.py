@@ -1,0 +1,209 @@
+"""Uploads that could exhaust the web process, and large uploads handed to a worker.
+
+Bombs (a DOCX with a 1 GiB zero-filled part, a 512 MiB document.xml, a PDF of many
+highly compressed pages) are built here and uploaded through the API in a child
+process (a WSGI call with the body as a stream, as a server makes it); the child's
+peak RSS (ru_maxrss, reset just before the upload) may exceed its RSS just before
+the upload by at most 100 MiB.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+import zlib
+
+import pytest
+from django.db import connection
+
+from govai_plugin.services.access import create_collection
+from tests.conftest import CORPUS, ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MiB = 1024 * 1024
+#: What an upload within the size limit may add to the process's peak memory.
+GROWTH_BOUND_KIB = 100 * 1024
+DOCX = CORPUS / "en" / "benefit-application-procedure.docx"
+IMAGE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"
+
+
+# -- bomb builders ------------------------------------------------------------------
+
+
+def _write_zeros(archive: zipfile.ZipFile, name: str, size: int) -> None:
+    """A zero-filled member written in blocks, so building it costs no memory."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with archive.open(info, "w", force_zip64=True) as member:
+        block = bytes(MiB)
+        for _ in range(size // MiB):
+            member.write(block)
+
+
+def docx_bomb(*, part_bytes: int = 0, document_xml_bytes: int = 0) -> bytes:
+    """The sample DOCX plus a zero-filled image part referenced from document.xml.rels,
+    or with document.xml replaced by zeros."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(DOCX) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "word/_rels/document.xml.rels" and part_bytes:
+                rel = f'<Relationship Id="rIdBomb" Type="{IMAGE_REL}" Target="media/image1.jpeg"/>'
+                data = data.replace(b"</Relationships>", rel.encode() + b"</Relationships>")
+            if info.filename == "word/document.xml" and document_xml_bytes:
+                _write_zeros(archive, info.filename, document_xml_bytes)
+                continue
+            archive.writestr(info.filename, data)
+        if part_bytes:
+            _write_zeros(archive, "word/media/image1.jpeg", part_bytes)
+    return out.getvalue()
+
+
+def pdf_bomb(pages: int, stream_bytes: int) -> bytes:
+    """A PDF whose every page has its own FlateDecode content stream of ``stream_bytes`` zeros."""
+    packer = zlib.compressobj(9)
+    stream = b"".join(packer.compress(bytes(MiB)) for _ in range(stream_bytes // MiB)) + packer.flush()
+    font = "<< /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>"
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode()]
+    for i in range(pages):
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources {font} /Contents {4 + 2 * i} 0 R >>".encode())
+        objects.append(f"<< /Length {len(stream)} /Filter /FlateDecode >>\nstream\n".encode() + stream + b"\nendstream")
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+# -- uploading in a child process and measuring it ------------------------------------
+
+CHILD = r"""
+import json, resource, sys, tempfile
+import django
+django.setup()
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.test.utils import setup_test_environment
+import docx, lxml.html, pypdf  # a running web process has imported these long ago
+from govai_plugin.hooks.manager import get_hooks
+
+setup_test_environment()
+get_hooks().embed_texts(["a passage of about a thousand characters " * 25] * 32, "document")  # model loaded, one full batch run
+path, name, key, slug = sys.argv[1:5]
+app = WSGIHandler()
+
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+def post(body_file, length):
+    # What a WSGI server does: the body is a stream the request reads from, not a bytes copy.
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": f"/api/v1/collections/{slug}/documents", "SERVER_NAME": "testserver",
+               "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": body_file, "CONTENT_LENGTH": str(length),
+               "CONTENT_TYPE": MULTIPART_CONTENT, "HTTP_AUTHORIZATION": f"Bearer {key}", "wsgi.errors": sys.stderr}
+    status = []
+    body = b"".join(app(environ, lambda code, headers, exc_info=None: status.append(int(code.split()[0]))))
+    return status[0], json.loads(body)
+
+def body_file(filename, content):
+    spool = tempfile.TemporaryFile()
+    spool.write(encode_multipart(BOUNDARY, {"file": SimpleUploadedFile(filename, content)}))
+    length = spool.tell()
+    spool.seek(0)
+    return spool, length
+
+with override_settings(GOVAI={**settings.GOVAI, "INGESTION": {"ASYNC_ABOVE_BYTES": 1 << 40}}):
+    post(*body_file("warm-up.docx", b"PK"))  # the request path, warmed
+    request_body = body_file(name, open(path, "rb").read())
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # peak RSS := current RSS (Linux), so the warm-up's own peak does not count
+    before = rss_kib()
+    code, answer = post(*request_body)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"status": code, "body": answer, "before_kib": before, "peak_kib": peak}))
+"""
+
+
+@pytest.fixture
+def uploader(api_client_factory, tmp_path):
+    collection = create_collection("bombs")
+    http = api_client_factory("bomber", write=[collection])
+    key = http._credentials["HTTP_AUTHORIZATION"].split()[1]
+
+    def upload(name: str, content: bytes) -> dict:
+        path = tmp_path / name
+        path.write_bytes(content)
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test", "GOVAI_TEST_DB_NAME": connection.settings_dict["NAME"]}
+        child = subprocess.run([sys.executable, "-c", CHILD, str(path), name, key, "bombs"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=600)
+        assert child.returncode == 0, child.stderr[-3000:]
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        result["growth_kib"] = result["peak_kib"] - result["before_kib"]
+        print(f"{name}: {len(content):,} bytes uploaded, status {result['status']}, peak RSS growth {result['growth_kib'] / 1024:.1f} MiB")
+        return result
+
+    upload.collection = collection
+    return upload
+
+
+def test_docx_with_a_gigabyte_zero_filled_part_is_refused_within_the_memory_bound(uploader):
+    bomb = docx_bomb(part_bytes=1024 * MiB)
+    assert len(bomb) < 2 * MiB
+    result = uploader("bomb.docx", bomb)
+    assert result["status"] == 422, result
+    [outcome] = result["body"]
+    assert outcome["status"] == "failed" and outcome["reason"] == "too_large"
+    assert "MAX_UNPACKED_BYTES" in outcome["message"] or "compressed" in outcome["message"]
+    assert result["growth_kib"] < GROWTH_BOUND_KIB, result
+    assert not uploader.collection.documents.exists()
+
+
+def test_docx_with_a_512_mib_document_xml_is_refused_within_the_memory_bound(uploader):
+    result = uploader("big-body.docx", docx_bomb(document_xml_bytes=512 * MiB))
+    assert result["status"] == 422, result
+    assert result["body"][0]["reason"] == "too_large"
+    assert result["growth_kib"] < GROWTH_BOUND_KIB, result
+
+
+def test_pdf_of_many_highly_compressed_pages_stays_within_the_memory_bound(uploader):
+    # Each page's stream is under pypdf's own 75 MB limit; kept decoded, 60 of them add up to ~700 MB.
+    result = uploader("pages.pdf", pdf_bomb(pages=60, stream_bytes=11 * MiB))
+    assert result["status"] == 422, result
+    assert result["body"][0]["reason"] in ("empty", "too_large")
+    assert result["growth_kib"] < GROWTH_BOUND_KIB, result
+
+
+def test_a_real_docx_is_still_read_within_the_memory_bound(uploader):
+    result = uploader("procedure.docx", DOCX.read_bytes())
+    assert result["status"] == 201, result
+    assert result["body"][0]["status"] == "created"
+    assert result["growth_kib"] < GROWTH_BOUND_KIB, result
+
+
+def test_a_docx_at_the_upload_limit_stays_within_the_memory_bound(uploader):
+    # 24 MiB of incompressible image data: everything python-docx reads is really there.
+    out = io.BytesIO()
+    with zipfile.ZipFile(DOCX) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "word/_rels/document.xml.rels":
+                rel = f'<Relationship Id="rIdPhoto" Type="{IMAGE_REL}" Target="media/image1.jpeg"/>'
+                data = data.replace(b"</Relationships>", rel.encode() + b"</Relationships>")
+            archive.writestr(info.filename, data)
+        archive.writestr("word/media/image1.jpeg", os.urandom(24 * MiB))
+    result = uploader("photos.docx", out.getvalue())
+    assert result["status"] == 201, result
+    assert result["growth_kib"] < GROWTH_BOUND_KIB, result
