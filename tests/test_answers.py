@@ -3,8 +3,6 @@ an OpenAI-compatible server on 127.0.0.1 → post-processing on the job row."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 
@@ -13,6 +11,7 @@ from govai_plugin.models import AnswerJob
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.answers import ask, run_generation
 from govai_plugin.services.ingest import ingest_bytes
+from govai_plugin.testing.waiting import DEADLINE, wait_for
 from settings.celery import app as celery_app
 from tests.conftest import CORPUS
 from tests.servers.openai_compat import ChatServer
@@ -43,14 +42,12 @@ def worker(transactional_db):
         yield
 
 
-def wait_final(job: AnswerJob, seconds: float = 30) -> AnswerJob:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def wait_final(job: AnswerJob, seconds: float = DEADLINE) -> AnswerJob:
+    def final() -> AnswerJob | None:
         job.refresh_from_db()
-        if job.is_final:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job still {job.status} after {seconds}s")
+        return job if job.is_final else None
+
+    return wait_for(final, seconds=seconds, what=f"job {job.pk} to finish")
 
 
 def test_answer_is_generated_by_a_worker_with_resolved_citations(rules, llm, worker):
@@ -89,8 +86,14 @@ def test_conflicting_sources_abstain(rules, llm, worker):
 def test_unrelated_question_abstains_without_calling_the_model(rules, llm, worker):
     job = ask("What is the airspeed velocity of an unladen swallow?", collections=["rules"])
     assert job.status == "abstained" and job.abstain_reason == "no_source" and "similarity" in job.abstain_detail
-    time.sleep(0.3)
-    assert llm.requests == []
+    # A covered question asked next is generated after anything the first could have queued
+    # (one worker, one queue, first in first out): once it is done, the model has seen all it
+    # will ever see, and that is the covered question alone.
+    wait_final(ask(QUESTION, collections=["rules"]))
+    [sent] = llm.requests
+    assert QUESTION in sent["body"]["messages"][1]["content"] and "swallow" not in str(sent["body"])
+    job.refresh_from_db()
+    assert job.status == "abstained" and job.attempts == 0
 
 
 def test_marker_pointing_at_no_source_is_removed_and_flagged(rules, llm, worker):
@@ -124,7 +127,7 @@ def test_server_dying_mid_stream_is_retried(rules, llm, worker):
 def test_slow_server_times_out(rules, llm, worker, settings):
     settings.GOVAI = {"LLM": {**settings.GOVAI["LLM"], "TIMEOUT": 0.5, "MAX_ATTEMPTS": 2}}
     llm.mode, llm.slow_seconds = "slow", 3
-    job = wait_final(ask(QUESTION, collections=["rules"]), seconds=40)
+    job = wait_final(ask(QUESTION, collections=["rules"]))
     assert job.status == "failed" and "did not answer within 0.5 s" in job.error and job.attempts == 2
 
 
@@ -176,7 +179,7 @@ def test_api_ask_returns_202_then_the_job_has_the_answer(http, llm, worker):
 
 
 def test_api_ask_can_wait_for_the_answer(http, llm, worker):
-    response = http.post("/api/v1/answers?wait=20", {"question": QUESTION}, format="json")
+    response = http.post("/api/v1/answers?wait=60", {"question": QUESTION}, format="json")
     assert response.status_code == 200 and response.data["status"] == "succeeded"
 
 
@@ -235,7 +238,7 @@ def test_api_unknown_collection_is_404(http):
 def test_ask_command_prints_the_answer_and_its_sources(rules, llm, worker, capsys):
     from django.core.management import call_command
 
-    call_command("govai_ask", QUESTION, collections=["rules"], timeout=30)
+    call_command("govai_ask", QUESTION, collections=["rules"], timeout=120)
     out = capsys.readouterr().out
     assert llm.reply in out and "AI-generated" in out and "[1] " in out and "chars" in out
 

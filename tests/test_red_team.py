@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.parse
 from collections import Counter
 from pathlib import Path
@@ -33,6 +32,7 @@ from govai_plugin.services.access import create_collection, grant
 from govai_plugin.services.answers import ask
 from govai_plugin.services.ingest import delete_document, ingest_bytes
 from govai_plugin.services.plugins import use_cases
+from govai_plugin.testing.waiting import wait_for
 from tests.conftest import CORPUS
 from tests.test_answers import llm, wait_final, worker  # noqa: F401  (fixtures)
 
@@ -198,11 +198,13 @@ def test_the_stream_never_shows_a_leak_that_the_final_answer_withholds(world, ll
     llm.word_delay = 0.02  # about 2 s of streaming: several partial writes
     job = ask(attack["text"], client=world["portal"], collections=["rules"])
     snapshots = []
-    deadline = time.monotonic() + 30
-    while not job.is_final and time.monotonic() < deadline:
+
+    def finished() -> bool:
         job.refresh_from_db()
         snapshots.append(job.partial_text)
-        time.sleep(0.01)
+        return job.is_final
+
+    wait_for(finished, what="the streamed job to finish", interval=0.01)
     assert job.status == "abstained" and job.abstain_reason == "output_withheld", (job.status, job.answer_text)
     assert len(snapshots) > 20
     assert not any(_runs(s) & INSTRUCTION_RUNS for s in snapshots)
