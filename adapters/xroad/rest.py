@@ -10,16 +10,24 @@ request, refused or not, is written to the audit trail.
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import JsonResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.settings import SPECTACULAR_DEFAULTS
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import authentication, exceptions
+from rest_framework.renderers import JSONRenderer
 
-from adapters.xroad import access, headers
+from adapters.xroad import access, body, headers
 from govai_plugin.api import answers as core_answers
 from govai_plugin.api import views as core_views
+from govai_plugin.api.parsers import SafeJSONParser
 from govai_plugin.conf import govai_settings
 from govai_plugin.services import audit
+
+JSON = "application/json; charset=utf-8"
 
 
 class XRoadAuthentication(authentication.BaseAuthentication):
@@ -75,22 +83,66 @@ class TooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_code = "length_required"
+
+
+class UTF8JSONRenderer(JSONRenderer):
+    charset = "utf-8"  # DRF leaves it out (JSON is UTF-8 anyway); Security Servers and clients read it
+
+
+#: Every error status an X-Road REST endpoint can answer, each with the same JSON body.
+ERRORS = {
+    400: "Malformed X-Road headers, malformed or too deeply nested JSON, or invalid fields.",
+    403: "The caller is not at an allowed Security Server address, or the X-Road client has no grant for this service.",
+    404: "No such answer job of this client, collection or path.",
+    405: "The method is not allowed on this path.",
+    406: "The client does not accept application/json.",
+    411: "A chunked body that the web server in front of the portal did not decode.",
+    413: "The body is larger than GOVAI['XROAD']['MAX_BODY_BYTES'].",
+    415: "The body is not application/json.",
+    429: "Too many requests from this X-Road client (GOVAI['API']['RATE_LIMITS']); see Retry-After.",
+    500: "An unexpected error; the provider has logged it.",
+    503: "The model or another service the assistant needs is unavailable; retry later.",
+}
+_ERROR_SCHEMA = {"type": "object", "required": ["error", "detail"],
+                 "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}
+
+
+def declare_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation declares every status of :data:`ERRORS`
+    (415 only where a body is read), so the Security Server and consumers know them all."""
+    result.setdefault("components", {}).setdefault("schemas", {})["XRoadError"] = _ERROR_SCHEMA
+    for item in result.get("paths", {}).values():
+        for method, operation in item.items():
+            for code, text in ERRORS.items():
+                if code != 415 or method in ("post", "put", "patch"):
+                    operation["responses"][str(code)] = {"description": text, "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/XRoadError"}}}}
+    return result
+
+
 class XRoadView:
-    """Mixin: X-Road authentication, body size limit, audit of every request."""
+    """Mixin: X-Road authentication, bodies (chunked or not) within the size limit, JSON in
+    and out (bounded nesting, with a charset), audit of every request."""
 
     authentication_classes = [XRoadAuthentication]
+    parser_classes = [SafeJSONParser]
+    renderer_classes = [UTF8JSONRenderer]
     xroad_service = ""
     refusal = ""
 
     def initial(self, request, *args, **kwargs):
         limit = govai_settings.XROAD["MAX_BODY_BYTES"]
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > limit:
+            body.adopt(request._request, limit)  # before DRF parses: it reads only bodies with a Content-Length
+        except body.TooLarge as exc:
             self.refusal = "too_large"
-            raise TooLarge(f"The request body is larger than {limit:,} bytes.")
+            raise TooLarge(str(exc)) from None
+        except body.LengthRequired as exc:
+            self.refusal = "length_required"
+            raise LengthRequired(str(exc)) from None
         super().initial(request, *args, **kwargs)
 
     def actor(self, request) -> str:
@@ -141,9 +193,27 @@ ask_urlpatterns = [
 search_urlpatterns = [path("passages", SearchView.as_view(), name="xroad-rest-search")]
 
 
+@csrf_exempt
+def not_found(request, path: str = ""):
+    """Any other path under ``xroad/``: the documented JSON 404, audited like every X-Road request."""
+    meta = request.META
+    audit.record("xroad.rest.not_found", actor="xroad:unidentified", outcome="not_found", details={
+        "client": meta.get("HTTP_X_ROAD_CLIENT", "")[:300], "message_id": meta.get("HTTP_X_ROAD_ID", "")[:255],
+        "method": request.method, "path": request.path[:500], "status": 404, "remote_address": meta.get("REMOTE_ADDR", ""),
+    })
+    detail = f"There is no X-Road endpoint at {request.path[:200]}; see the service's OpenAPI description."
+    return JsonResponse({"error": "not_found", "detail": detail}, status=404, content_type=JSON)
+
+
 class _Conf:
     def __init__(self, patterns):
         self.urlpatterns = patterns
+
+
+def _hooks() -> list[str]:
+    """The project's postprocessing hooks (dotted paths), which ours are added to."""
+    user = getattr(settings, "SPECTACULAR_SETTINGS", {})
+    return list(user.get("POSTPROCESSING_HOOKS", SPECTACULAR_DEFAULTS["POSTPROCESSING_HOOKS"]))
 
 
 def openapi_view(service: str):
@@ -152,7 +222,9 @@ def openapi_view(service: str):
     titles = {"ask": "GovAI assistant: grounded answers", "search": "GovAI assistant: passage search"}
     return SpectacularAPIView.as_view(
         urlconf=_Conf(patterns), authentication_classes=[], permission_classes=[],
-        custom_settings={"TITLE": titles[service], "SERVERS": [], "DESCRIPTION": (
+        custom_settings={"TITLE": titles[service], "SERVERS": [],
+                         "POSTPROCESSING_HOOKS": [*_hooks(), "adapters.xroad.rest.declare_errors"],
+                         "DESCRIPTION": (
             "Served to X-Road consumers through the provider's Security Server "
             "(message protocol for REST r1). Register this description's URL as the service's "
             "'OpenAPI 3 Description'; paths are relative to the service URL.")},

@@ -7,7 +7,7 @@ with OpenAPI 3 descriptions at ``<portal>/xroad/openapi/ask`` and ``.../search``
 SOAP: ``<portal>/xroad/soap``, WSDL at ``<portal>/xroad/soap?wsdl``.
 """
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from adapters.xroad import rest, soap
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("openapi/ask", rest.openapi_view("ask"), name="openapi-ask"),
     path("openapi/search", rest.openapi_view("search"), name="openapi-search"),
     path("soap", soap.soap_view, name="soap"),
+    re_path(r"^(?P<path>.*)$", rest.not_found),  # last: anything else is a JSON 404, not Django's HTML page
 ]

@@ -4,6 +4,7 @@ in test_end_to_end.py."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -13,6 +14,8 @@ from drf_spectacular.validation import validate_schema
 
 from adapters.xroad.identifiers import RESERVED_SERVICE_CODES
 from adapters.xroad.models import XRoadClient
+from govai_plugin.hooks import hookimpl
+from govai_plugin.hooks.manager import get_plugin_manager
 from govai_plugin.models import AnswerJob, AuditEvent
 from tests.adapters.xroad.conftest import PORTAL, QUESTION, STRANGER
 
@@ -157,7 +160,7 @@ def test_oversized_malformed_and_hostile_bodies(http, xroad_settings):
     wrong = post(http, ASK, {"question": ["not", "a", "string"]}, **xroad_headers())
     assert wrong.status_code == 400
     empty = post(http, ASK, {"question": "   "}, **xroad_headers())
-    assert empty.status_code == 400 and "empty" in empty.json()["detail"]
+    assert empty.status_code == 400 and "question" in json.dumps(empty.json())  # named, whichever layer refuses it
     injected = post(http, SEARCH, {"query": "'; DROP TABLE govai_plugin_chunk; --"}, **xroad_headers())
     assert injected.status_code == 200
     assert not AnswerJob.objects.exists()
@@ -204,3 +207,96 @@ def test_an_administrator_grants_a_client_in_the_admin(http, xroad_settings, dja
     assert bad.status_code == 200 and "INSTANCE/CLASS/MEMBER" in bad.content.decode()
     bad = browser.post("/admin/govai_xroad/xroadclient/add/", {**form, "identifier": "EE/GOV/1/x", "services": '["delete"]'})
     assert bad.status_code == 200 and not XRoadClient.objects.filter(identifier="EE/GOV/1/x").exists()
+
+
+def chunked(http, path, data: bytes, **meta):
+    """A chunked request as a chunk-decoding WSGI server (gunicorn) hands it to Django."""
+    environ = {"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked",
+               "wsgi.input": io.BytesIO(data), "wsgi.input_terminated": True, **meta}
+    return http.post(path, **environ)
+
+
+def test_a_chunked_body_is_read_up_to_the_size_limit(http, xroad_settings):
+    response = chunked(http, SEARCH, json.dumps({"query": "decision time housing benefit"}).encode(), **xroad_headers())
+    assert response.status_code == 200, response.content
+    assert response.json()["hits"]
+    xroad_settings.GOVAI = {**xroad_settings.GOVAI, "XROAD": {**xroad_settings.GOVAI["XROAD"], "MAX_BODY_BYTES": 2000}}
+    big = chunked(http, SEARCH, json.dumps({"query": "x" * 5000}).encode(), **xroad_headers())
+    assert big.status_code == 413 and big.json() == {"error": "too_large", "detail": "The request body is larger than 2,000 bytes."}
+    undecoded = chunked(http, SEARCH, b'{"query": "x"}', **{**xroad_headers(), "wsgi.input_terminated": False})
+    assert undecoded.status_code == 411 and "gunicorn" in undecoded.json()["detail"]
+    assert [e.outcome for e in AuditEvent.objects.filter(action__startswith="xroad.")] == ["ok", "too_large", "length_required"]
+
+
+@pytest.mark.parametrize("path", ["/xroad/rest/ask/nothing", "/xroad/rest/ask/answers/not-a-uuid", "/xroad/rest/unknown/x",
+                                  "/xroad/elsewhere"])
+def test_an_unknown_path_is_a_json_404(http, path):
+    response = http.post(path, "{}", content_type="application/json", **xroad_headers())
+    assert response.status_code == 404 and response["Content-Type"] == "application/json; charset=utf-8"
+    assert response.json()["error"] == "not_found" and path in response.json()["detail"]
+    assert AuditEvent.objects.get(action="xroad.rest.not_found").details["path"] == path
+
+
+def test_json_nested_100000_deep_is_a_400(http):
+    response = http.post(SEARCH, "[" * 100_000 + "]" * 100_000, content_type="application/json", **xroad_headers())
+    assert response.status_code == 400 and response["Content-Type"] == "application/json; charset=utf-8"
+    assert "deeper" in response.json()["detail"]
+
+
+class _FailingReranker:
+    @hookimpl
+    def govai_rerank(self, query, hits):
+        raise RuntimeError("a plugin's bug")
+
+
+def test_an_unexpected_error_is_json_and_logged(http, caplog):
+    pm = get_plugin_manager()
+    plugin = _FailingReranker()
+    pm.register(plugin, name="test.failing-reranker")
+    try:
+        response = post(http, SEARCH, {"query": "housing benefit"}, **xroad_headers())
+    finally:
+        pm.unregister(plugin)
+    assert response.status_code == 500 and response["Content-Type"] == "application/json; charset=utf-8"
+    assert set(response.json()) == {"error", "detail"} and "a plugin's bug" not in response.content.decode()
+    assert any(r.exc_info and "a plugin's bug" in str(r.exc_info[1]) for r in caplog.records)
+    assert AuditEvent.objects.get(action="xroad.rest.search").details["status"] == 500
+
+
+def _declared(service: str, path: str, method: str) -> set[int]:
+    schema = json.loads(Client().get(f"/xroad/openapi/{service}?format=json").content)
+    return {int(code) for code in schema["paths"][path][method]["responses"]}
+
+
+def test_every_status_the_endpoints_answer_is_declared_in_their_openapi(http, xroad_settings):
+    """Real 200/400/403/404/405/406/411/413/415/429 answers, each declared for its operation."""
+    answered: dict[tuple[str, str, str], set[int]] = {("search", "/passages", "post"): set(), ("ask", "/answers/{uid}", "get"): set()}
+    search = answered[("search", "/passages", "post")]
+    job = answered[("ask", "/answers/{uid}", "get")]
+    search.add(post(http, SEARCH, {"query": "housing"}, **xroad_headers()).status_code)  # 200
+    search.add(post(http, SEARCH, {"query": "housing"}, **xroad_headers(client="EE/GOV")).status_code)  # 400
+    search.add(post(http, SEARCH, {"query": "housing"}, **xroad_headers(client=STRANGER)).status_code)  # 403
+    search.add(post(http, SEARCH, {"query": "housing", "collections": ["secret"]}, **xroad_headers()).status_code)  # 404
+    search.add(http.get(SEARCH, **xroad_headers()).status_code)  # 405
+    search.add(post(http, SEARCH, {"query": "housing"}, HTTP_ACCEPT="text/html", **xroad_headers()).status_code)  # 406
+    search.add(chunked(http, SEARCH, b"{}", **{**xroad_headers(), "wsgi.input_terminated": False}).status_code)  # 411
+    search.add(http.post(SEARCH, "query=x", content_type="text/plain", **xroad_headers()).status_code)  # 415
+    job.add(http.get(f"{ASK}/{uuid.uuid4()}", **xroad_headers()).status_code)  # 404
+    job.add(http.get(f"{ASK}/{uuid.uuid4()}", HTTP_ACCEPT="application/xml", **xroad_headers()).status_code)  # 406
+    xroad_settings.GOVAI = {**xroad_settings.GOVAI, "XROAD": {**xroad_settings.GOVAI["XROAD"], "MAX_BODY_BYTES": 100},
+                            "API": {"RATE_LIMITS": {"search": "2/min", "default": "1/min"}}}
+    search.add(post(http, SEARCH, {"query": "x" * 200}, **xroad_headers()).status_code)  # 413
+    for _ in range(3):
+        search.add(post(http, SEARCH, {"query": "housing"}, **xroad_headers()).status_code)  # 429 at the third
+        job.add(http.get(f"{ASK}/{uuid.uuid4()}", **xroad_headers()).status_code)  # 429 at the second
+    assert search == {200, 400, 403, 404, 405, 406, 411, 413, 415, 429}
+    assert {404, 406, 429} <= job
+    for (service, path, method), statuses in answered.items():
+        assert statuses <= _declared(service, path, method), (path, statuses - _declared(service, path, method))
+
+
+def test_json_answers_name_their_charset(http, xroad_settings):
+    for response in (post(http, SEARCH, {"query": "housing"}, **xroad_headers()),
+                     post(http, SEARCH, {"query": "housing"}, **xroad_headers(client=STRANGER)),
+                     http.get(f"{ASK}/{uuid.uuid4()}", **xroad_headers())):
+        assert response["Content-Type"] == "application/json; charset=utf-8", response.status_code
