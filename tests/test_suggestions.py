@@ -303,7 +303,8 @@ def two_systems(settings, remote, rules, worker, live_server):
             "casesys": webhook_system(cases, COLLECTIONS=["rules"], REVIEWERS=everyone + ["reads-both-casesys-only"],
                                       WIDGET_CLIENT="portal"),
             "othersys": webhook_system(second, COLLECTIONS=["rules", "other"], REVIEWERS=everyone, WIDGET_CLIENT="portal"),
-            "quietsys": webhook_system(second, COLLECTIONS=["empty"], REVIEWERS=everyone),
+            "quietsys": webhook_system(second, COLLECTIONS=["empty"], REVIEWERS=everyone + ["portal-quiet"],
+                                       WIDGET_CLIENT="portal-quiet"),
         })
         for system, sender in (("casesys", cases), ("othersys", second), ("quietsys", second)):
             response = sender.send_event(f"{live_server.url}/api/v1/cases/{system}/events",

@@ -165,7 +165,7 @@ def test_the_widget_shows_and_decides_only_what_its_case_systems_widget_client_m
     missing = session.get(f"/api/v1/suggestions/{uuid.uuid4()}").json()
     assert session.get("/portal/cases/othersys/HB-2026-001/").status_code == 200  # the page; its data is the API's
     # casesys: sources in "rules". othersys: also in "other", which the portal may not read.
-    # quietsys: no WIDGET_CLIENT, so the widget sees none of its suggestions (not even one without sources).
+    # quietsys: its WIDGET_CLIENT "portal-quiet" does not exist (yet), so its abstention is not shown.
     visible = {"casesys"}
     assert {s["system"] for s in session.get("/api/v1/suggestions").json()} == visible
     for system, suggestion in two_systems.items():
@@ -185,3 +185,8 @@ def test_the_widget_shows_and_decides_only_what_its_case_systems_widget_client_m
     assert accepted.status_code == 200 and accepted.json()["reviewer"] == "kask" and accepted.json()["decided_via"] == "widget"
     assert set(Suggestion.objects.values_list("system", "status")) == {
         ("casesys", "accepted"), ("othersys", "draft"), ("quietsys", "draft")}
+    # each case system's WIDGET_CLIENT counts for that system only: one that reads nothing sees the
+    # abstention (no sources) of its own system, and lends no access to the others
+    ApiClient.create_with_key("portal-quiet")
+    assert {s["system"] for s in session.get("/api/v1/suggestions").json()} == {"casesys", "quietsys"}
+    assert session.get(f"/api/v1/suggestions/{two_systems['othersys'].uid}").status_code == 404
