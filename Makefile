@@ -42,8 +42,8 @@ install: $(VENV)/.installed
 
 demo: install $(VENV)/.demo-model
 	$(BIN)/python manage.py migrate -v0
-	$(BIN)/python manage.py govai_demo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	DJANGO_DEBUG=1 $(BIN)/python manage.py govai_demo
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # The widget tests drive Debian's chromium through chromedriver.
 $(VENV)/.browser:

@@ -217,10 +217,11 @@ def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
         )
     if govai_settings.API["MAX_UPLOAD_BYTES"] < 1:
         errors.append(_error(44, "GOVAI['API']['MAX_UPLOAD_BYTES'] must be positive.", "25 MiB is the default."))
-    bad = {scope: rate for scope, rate in govai_settings.API["RATE_LIMITS"].items()
+    rates = {**govai_settings.API["RATE_LIMITS"], "AUTH_FAILURE_LIMIT": govai_settings.API["AUTH_FAILURE_LIMIT"]}
+    bad = {scope: rate for scope, rate in rates.items()
            if not isinstance(rate, str) or (rate and not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", rate))}
     if bad:
-        errors.append(_error(46, f"GOVAI['API']['RATE_LIMITS'] has rates that are not 'N/unit': {bad!r}.",
+        errors.append(_error(46, f"GOVAI['API'] RATE_LIMITS or AUTH_FAILURE_LIMIT has rates that are not 'N/unit': {bad!r}.",
                              'Use e.g. "30/min", "5/second", "1000/day", or "" for no limit.'))
     return errors
 

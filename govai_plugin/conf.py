@@ -150,6 +150,10 @@ DEFAULTS: dict[str, Any] = {
         # questions (each one costs model time), "default" every endpoint without a scope.
         "RATE_LIMITS": {"ask": "30/min", "search": "120/min", "ingest": "60/min", "case_events": "300/min",
                         "default": "600/min"},
+        # Failed authentications (wrong or unknown API keys) per client address ("N/unit"; ""
+        # for no limit). Past it, no key from that address is checked until the window has
+        # room (429 with Retry-After).
+        "AUTH_FAILURE_LIMIT": "20/min",
     },
     # X-Road (adapters.xroad): the assistant as a provider behind the
     # institution's Security Server, and as a consumer of other members' services.
@@ -198,8 +202,9 @@ DEFAULTS: dict[str, Any] = {
     "TRANSPARENCY": {
         # Serve the report without an API key (it is meant to be published).
         "PUBLIC": True,
-        # Collections whose documents are listed: slugs, ["*"] for all, [] for none.
-        "COLLECTIONS": ["*"],
+        # Collections the institution publishes, with their document titles: slugs, ["*"]
+        # for all, [] (the default) for none.
+        "COLLECTIONS": [],
         # At most this many documents listed per collection (the count is always given).
         "MAX_DOCUMENTS": 500,
         # Who runs the assistant and where to ask about it.

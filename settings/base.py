@@ -16,7 +16,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 GOVAI_DATA_DIR = data_dir(BASE_DIR / ".govai")
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-not-secret-change-me")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+# Off unless asked for: a debug page shows settings and the database address to anyone
+# (`make demo` sets DJANGO_DEBUG=1).
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h]
 
 INSTALLED_APPS = [
@@ -125,5 +127,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "govai_plugin": {"handlers": ["console"], "level": os.environ.get("GOVAI_LOG_LEVEL", "WARNING")},
+        # Server errors with their tracebacks (Django's default sends them only to ADMINS by
+        # e-mail when DEBUG is off).
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -4,6 +4,9 @@ from settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# The tests' live servers speak plain HTTP on loopback (DEBUG off would make the cookies HTTPS-only).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+
 # Tests use their own queue, so a worker of the dev portal never takes their tasks.
 CELERY_TASK_DEFAULT_QUEUE = "govai-test"
 

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from govai_plugin.checks import check_generation
 from govai_plugin.models import AnswerJob
+from govai_plugin.services import transparency
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.ingest import ingest_bytes
 
@@ -33,8 +34,25 @@ def published(db):
     return rules
 
 
+def test_by_default_the_public_report_lists_no_collection(published):
+    """Collection names and document titles can be confidential: only the collections the institution
+    marks public (TRANSPARENCY.COLLECTIONS, default none) are published."""
+    response = APIClient().get(URL)
+    assert response.status_code == 200 and response.json()["collections"] == []
+    page = transparency.to_markdown(transparency.report())
+    for text in (response.content.decode(), page):
+        assert "Staffing" not in text and "Internal memos" not in text and "Fees" not in text
+
+
+def test_an_api_client_gets_the_same_published_report(published, api_client_factory, settings):
+    settings.GOVAI = {"TRANSPARENCY": {"COLLECTIONS": ["rules"]}}
+    reader = api_client_factory("insider", read=[published])
+    assert [c["slug"] for c in reader.get(URL).json()["collections"]] == ["rules"]
+
+
 def test_the_report_is_public_and_lists_what_is_in_use(published, settings):
-    settings.GOVAI = {"TRANSPARENCY": {"OPERATOR": {"name": "Social Insurance Board", "contact": "ai@sib.example", "url": ""}}}
+    settings.GOVAI = {"TRANSPARENCY": {"OPERATOR": {"name": "Social Insurance Board", "contact": "ai@sib.example", "url": ""},
+                                       "COLLECTIONS": ["*"]}}
     AnswerJob.objects.create(use_case="caseworker_qa", question="q", status="succeeded", model="qwen2.5-coder-1.5b-instruct-q4_k_m",
                              finished_at=timezone.now())
     AnswerJob.objects.create(use_case="caseworker_qa", question="q", status="succeeded", model="old-model",
@@ -96,7 +114,8 @@ def test_only_get_is_allowed(db):
     assert APIClient().delete(URL).status_code in (401, 405)
 
 
-def test_the_command_writes_a_markdown_page_and_json(published, tmp_path, capsys):
+def test_the_command_writes_a_markdown_page_and_json(published, tmp_path, capsys, settings):
+    settings.GOVAI = {"TRANSPARENCY": {"COLLECTIONS": ["*"]}}
     out = tmp_path / "transparency.md"
     call_command("govai_transparency", "--out", str(out))
     page = out.read_text()

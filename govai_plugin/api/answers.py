@@ -7,14 +7,14 @@ import time
 
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from govai_plugin.api import serializers as s
+from govai_plugin.api.parsers import SafeJSONParser
+from govai_plugin.api.schema import SSE_EVENT
 from govai_plugin.api.views import ERROR, GovAIView, _valid
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import InvalidRequest, NotFound
@@ -33,13 +33,13 @@ def _own_job(request, uid) -> AnswerJob:
 
 
 class AnswerListView(GovAIView):
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     throttle_scope = {"POST": "ask"}
 
     @extend_schema(
         operation_id="answers_create",
         request=s.AnswerRequestSerializer,
-        parameters=[OpenApiParameter("wait", float, description=f"Seconds (≤ {MAX_WAIT:g}) to wait for the final answer before answering 202.")],
+        parameters=[OpenApiParameter("wait", {"type": "number", "minimum": 0, "maximum": MAX_WAIT}, description=f"Seconds (≤ {MAX_WAIT:g}) to wait for the final answer before answering 202.")],
         responses={200: s.AnswerJobSerializer, 202: s.AnswerAcceptedSerializer, 400: ERROR, 404: ERROR},
     )
     def post(self, request):
@@ -108,7 +108,8 @@ class AnswerStreamView(GovAIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
     @extend_schema(
         operation_id="answers_stream",
-        responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/event-stream: `token` events with text, then one `done` event with the job.")},
+        responses={(200, "text/event-stream"): OpenApiResponse(
+            SSE_EVENT, description="`token` events with text, then one `done` event with the job.")},
     )
     def get(self, request, uid):
         """Server-sent events: the answer's text as the model writes it, then the final job."""

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from govai_plugin.api.throttling import FailedAuthThrottle
 from govai_plugin.models import ApiClient
 from govai_plugin.models.clients import KEY_PREFIX
 
 _TOUCH_EVERY = dt.timedelta(minutes=1)
+_KEY_ID = re.compile(r"[0-9a-f]{1,16}")
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keywords = ("bearer", "token")
 
     def authenticate(self, request):
+        """The client whose key is sent, or None without a key. A wrong key counts against
+        the caller's address (``API.AUTH_FAILURE_LIMIT``); past the limit no key is checked."""
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower().decode(errors="replace") not in self.keywords:
             return None
+        throttle = FailedAuthThrottle()
+        wait = throttle.wait_before_trying(request)
+        if wait is not None:
+            raise exceptions.Throttled(wait, "Too many failed authentications from this address.")
+        try:
+            return self._client(header)
+        except exceptions.AuthenticationFailed:
+            throttle.record_failure(request)
+            raise
+
+    def _client(self, header: list[bytes]):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Send exactly one API key: 'Authorization: Bearer <key>'.")
         try:
@@ -29,7 +45,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         prefix, _, rest = key.partition("_")
         key_id, _, secret = rest.partition("_")
-        if prefix != KEY_PREFIX or not key_id or not secret:
+        if prefix != KEY_PREFIX or not _KEY_ID.fullmatch(key_id) or not secret:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         client = ApiClient.objects.filter(key_id=key_id, is_active=True).first()
         if client is None or not client.key_matches(secret):

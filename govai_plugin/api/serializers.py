@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import json
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 from drf_spectacular.utils import extend_schema_field
 
+from govai_plugin import safejson
 from govai_plugin.conf import govai_settings
 from govai_plugin.models import Collection, Document
-from govai_plugin.services.search import MODES
+from govai_plugin.models.knowledge import slug_validator
+from govai_plugin.services.search import MODES, has_nul
 
 
 class CollectionSerializer(serializers.ModelSerializer):
@@ -22,10 +25,32 @@ class CollectionSerializer(serializers.ModelSerializer):
         return obj.documents.filter(is_current=True).count()
 
 
+class Text(serializers.CharField):
+    """A string, and only a string: a JSON number or boolean is refused, as the schema says."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# Control characters the input guard refuses (tab, line and carriage return are text). Each pattern
+# is one linear regular expression, so the schema can state it.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+NO_CONTROL = RegexValidator(rf"^[^{_CONTROL}]*$", "Must not contain control characters.")
+NON_BLANK = RegexValidator(rf"^[^\S\x0b\x0c\x1c-\x1f]*[^\s{_CONTROL}][^{_CONTROL}]*$",
+                           "Must contain text and no control characters.")
+
+
+def _nonblank(max_length: int) -> Text:
+    """Text with something in it besides white space, and no control characters."""
+    return Text(max_length=max_length, validators=[NON_BLANK])
+
+
 class CollectionCreateSerializer(serializers.Serializer):
-    slug = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    slug = Text(max_length=64, validators=[slug_validator])
+    name = Text(max_length=200, required=False, allow_blank=True, default="")
+    description = Text(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class DocumentSerializer(serializers.ModelSerializer):
@@ -43,19 +68,39 @@ class DocumentSerializer(serializers.ModelSerializer):
         ]
 
 
+class DocumentListQuerySerializer(serializers.Serializer):
+    all_versions = serializers.ChoiceField(choices=["true", "false", "1", "0", "yes", "no"], required=False,
+                                           help_text="Include superseded versions.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, help_text="Documents per page (default 50).")
+    offset = serializers.IntegerField(required=False, min_value=0, help_text="Documents to skip.")
+
+
+class DocumentPageSerializer(serializers.Serializer):
+    """A page of documents (``limit`` and ``offset``)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DocumentSerializer(many=True)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObjectField(serializers.JSONField):
-    """A JSON object, given as JSON or (in multipart forms) as a JSON string."""
+    """A JSON object, given as JSON or (in multipart forms) as a JSON string. PostgreSQL's
+    jsonb cannot hold the NUL character, so no key or value may contain one."""
 
     def to_internal_value(self, data):
         if isinstance(data, str):
             try:
-                data = json.loads(data)
-            except json.JSONDecodeError:
+                data = safejson.loads(data)
+            except ValueError:  # malformed, or nested too deeply
                 raise serializers.ValidationError("Must be a JSON object.") from None
         if not isinstance(data, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         if len(json.dumps(data)) > 20_000:
             raise serializers.ValidationError("Too large (at most 20,000 characters of JSON).")
+        if has_nul(data):
+            raise serializers.ValidationError("Keys and values must not contain the NUL character.")
         return data
 
 
@@ -84,19 +129,19 @@ class IngestOutcomeSerializer(serializers.Serializer):
 
 
 class SearchRequestSerializer(serializers.Serializer):
-    query = serializers.CharField(trim_whitespace=True, allow_blank=True)
-    collections = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
+    query = Text()
+    collections = serializers.ListField(child=Text(validators=[slug_validator]), required=False, max_length=50)
     mode = serializers.ChoiceField(choices=MODES, required=False)
     top_k = serializers.IntegerField(required=False, min_value=1)
-    languages = serializers.ListField(child=serializers.CharField(max_length=16), required=False, default=list, max_length=20)
+    languages = serializers.ListField(child=Text(max_length=16, allow_blank=True), required=False, default=list, max_length=20)
     metadata = JSONObjectField(required=False, default=dict)
     in_force_on = serializers.DateField(required=False, allow_null=True, default=None)
 
-    def validate_top_k(self, value):
-        limit = govai_settings.RETRIEVAL["MAX_TOP_K"]
-        if value > limit:
-            raise serializers.ValidationError(f"At most {limit}.")
-        return value
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cfg = govai_settings.RETRIEVAL  # limits a deployer sets are in the served schema too
+        self.fields["query"] = _nonblank(cfg["MAX_QUERY_CHARS"])
+        self.fields["top_k"] = serializers.IntegerField(required=False, min_value=1, max_value=cfg["MAX_TOP_K"])
 
 
 class PassageLocationSerializer(serializers.Serializer):
@@ -130,16 +175,27 @@ class SearchResponseSerializer(serializers.Serializer):
 
 
 class AnswerRequestSerializer(serializers.Serializer):
-    question = serializers.CharField(trim_whitespace=True, allow_blank=True)
-    collections = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
-    use_case = serializers.CharField(max_length=64, required=False)
-    case_context = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    question = Text()
+    collections = serializers.ListField(child=Text(validators=[slug_validator]), required=False, max_length=50)
+    use_case = serializers.ChoiceField(choices=[], required=False)
+    case_context = Text(required=False, allow_blank=True, default="", trim_whitespace=False)
     mode = serializers.ChoiceField(choices=MODES, required=False)
-    languages = serializers.ListField(child=serializers.CharField(max_length=16), required=False, default=list, max_length=20)
+    languages = serializers.ListField(child=Text(max_length=16, allow_blank=True), required=False, default=list, max_length=20)
     metadata = JSONObjectField(required=False, default=dict)
     in_force_on = serializers.DateField(required=False, allow_null=True, default=None)
-    names = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list, max_length=50,
+    names = serializers.ListField(child=_nonblank(200), required=False, default=list, max_length=50,
                                   help_text="Names of people in the case: pseudonymised like other personal data.")
+
+    def __init__(self, *args, **kwargs):
+        from govai_plugin.services.plugins import use_cases
+
+        super().__init__(*args, **kwargs)
+        cfg = govai_settings.ANSWERS  # limits a deployer sets, and use cases plugins add, are in the served schema too
+        self.fields["question"] = _nonblank(cfg["MAX_QUESTION_CHARS"])
+        self.fields["use_case"] = serializers.ChoiceField(choices=sorted(use_cases()), required=False)
+        self.fields["case_context"] = Text(required=False, allow_blank=True, default="", trim_whitespace=False,
+                                           max_length=cfg["MAX_CONTEXT_CHARS"], validators=[NO_CONTROL])
+
 
 
 class AnswerSourceSerializer(PassageLocationSerializer):
@@ -208,13 +264,14 @@ class AnswerJobSerializer(serializers.Serializer):
     def get_timings(self, obj) -> dict[str, float | None]:
         return obj.timings()
 
-    @extend_schema_field(SupportSerializer)
-    def get_support(self, obj) -> dict:
-        """Which sentences the cited passages support (empty until the answer is final)."""
+    @extend_schema_field(SupportSerializer(allow_null=True))
+    def get_support(self, obj) -> dict | None:
+        """Which sentences the cited passages support (null until the answer is final, and
+        when it abstained)."""
         from govai_plugin.pii import Pseudonyms
 
         if not obj.support:
-            return {}
+            return None
         restore = Pseudonyms(obj.pii_map).restore
         return {**obj.support, "sentences": [{**s, "text": restore(s["text"])} for s in obj.support.get("sentences", [])]}
 

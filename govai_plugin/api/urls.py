@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from govai_plugin.api import answers, cases, views
@@ -19,4 +19,5 @@ urlpatterns = [
     path("suggestions/<uuid:uid>/stream", cases.SuggestionStreamView.as_view(), name="suggestion-stream"),
     path("transparency", views.TransparencyView.as_view(), name="transparency"),
     path("schema", SpectacularAPIView.as_view(urlconf="govai_plugin.urls"), name="schema"),
+    re_path(r"^(?P<path>(?s:.*))$", views.unknown_path),  # last: everything else is a JSON 404
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.db.models import Count
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
@@ -13,22 +15,37 @@ from rest_framework.views import APIView
 
 from govai_plugin.api import serializers as s
 from govai_plugin.api.authentication import ApiKeyAuthentication
+from govai_plugin.api.parsers import SafeJSONParser
+from govai_plugin.api.schema import ERROR, GovAIAutoSchema
 from govai_plugin.api.throttling import ClientRateThrottle
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import AccessDenied, NotFound
-from govai_plugin.models import Document
+from govai_plugin.models import Collection, Document
 from govai_plugin.services import access, ingest
 from govai_plugin.services.search import search
 
-ERROR = OpenApiResponse(description='{"error": code, "detail": message}')
+__all__ = ["ERROR", "GovAIView"]
 
 
 class GovAIView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [ClientRateThrottle]
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
+    schema = GovAIAutoSchema()
     #: HTTP method -> GOVAI["API"]["RATE_LIMITS"] scope ("default" otherwise).
     throttle_scope: dict[str, str] = {}
+    #: HTTP method -> serializer of its query string: a malformed parameter is a 400, not ignored.
+    query_serializers: dict[str, type] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in self.query_serializers:
+            _valid(self.query_serializers[request.method], request.query_params.dict())  # "" is a value, not absent
+
+    def get_parsers(self):
+        # Every JSON body is read with the nesting and size bounds, also in views that name DRF's parser.
+        return [SafeJSONParser() if type(p) is JSONParser else p for p in super().get_parsers()]
 
     def get_exception_handler(self):
         from govai_plugin.api.errors import exception_handler
@@ -56,13 +73,16 @@ class CollectionListView(GovAIView):
     @extend_schema(
         operation_id="collections_create",
         request=s.CollectionCreateSerializer,
-        responses={201: s.CollectionSerializer, 400: ERROR, 403: ERROR},
+        responses={201: s.CollectionSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
     )
     def post(self, request):
         """Create a collection (clients allowed to create collections only); the creator may read and write it."""
         if not request.user.can_create_collections:
             raise AccessDenied("This client may not create collections.")
         data = _valid(s.CollectionCreateSerializer, request.data)
+        if Collection.objects.filter(slug=data["slug"]).exists():
+            return Response({"error": "conflict", "detail": f"A collection {data['slug']!r} already exists."},
+                            status=status.HTTP_409_CONFLICT)
         collection = access.create_collection(data["slug"], data["name"], data["description"], owner=request.user)
         return Response(s.CollectionSerializer(collection).data, status=status.HTTP_201_CREATED)
 
@@ -76,11 +96,12 @@ class CollectionDetailView(GovAIView):
 class CollectionDocumentsView(GovAIView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_scope = {"POST": "ingest"}
+    query_serializers = {"GET": s.DocumentListQuerySerializer}
 
     @extend_schema(
         operation_id="documents_list",
-        parameters=[OpenApiParameter("all_versions", bool, description="Include superseded versions.")],
-        responses={200: s.DocumentSerializer(many=True), 404: ERROR},
+        parameters=[s.DocumentListQuerySerializer],
+        responses={200: s.DocumentPageSerializer, 404: ERROR},
     )
     def get(self, request, slug: str):
         """Documents in a collection (current versions unless all_versions=true)."""
@@ -99,7 +120,9 @@ class CollectionDocumentsView(GovAIView):
         responses={
             201: s.IngestOutcomeSerializer(many=True),
             200: s.IngestOutcomeSerializer(many=True),
-            400: ERROR, 403: ERROR, 404: ERROR, 413: ERROR, 422: s.IngestOutcomeSerializer(many=True),
+            400: ERROR, 403: ERROR, 404: ERROR, 413: ERROR,
+            422: OpenApiResponse({"type": "array", "items": {"$ref": "#/components/schemas/IngestOutcome"}},
+                                 description="Nothing could be ingested: each document's outcome says why."),
         },
     )
     def post(self, request, slug: str):
@@ -169,7 +192,7 @@ class DocumentDetailView(GovAIView):
 
 
 class SearchView(GovAIView):
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     throttle_scope = {"POST": "search"}
 
     @extend_schema(
@@ -198,6 +221,14 @@ def _valid(serializer_class, data):
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+@csrf_exempt
+def unknown_path(request, path: str = "") -> JsonResponse:
+    """Paths under the API that name no endpoint: the API's JSON error, not an HTML page."""
+    response = JsonResponse({"error": "not_found", "detail": "No API endpoint has this path."}, status=404)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _too_large(limit: int) -> Response:

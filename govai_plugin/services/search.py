@@ -56,6 +56,9 @@ def build_query(
     if not isinstance(metadata, dict):
         raise InvalidRequest("metadata filters must be an object of field: value pairs.")
     languages = tuple(dict.fromkeys(str(lang).strip().lower() for lang in languages if str(lang).strip()))
+    collections = None if collections is None else [str(c) for c in collections]
+    if has_nul([text, languages, metadata, collections]):  # PostgreSQL's text and jsonb cannot hold it
+        raise InvalidRequest("The query, collections, languages and metadata filters must not contain the NUL character.")
     allowed = resolve_readable(client, collections)
     return SearchQuery(
         text=text,
@@ -67,6 +70,17 @@ def build_query(
         metadata=metadata,
         in_force_on=in_force_on,
     )
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value has the NUL character in a string, a key or a nested value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(has_nul(v) for v in value)
+    return False
 
 
 def run_query(query: SearchQuery) -> SearchResult:

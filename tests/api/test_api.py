@@ -111,7 +111,9 @@ def test_collection_creation_needs_permission_and_a_valid_slug(api_client_factor
     for slug in ("Bad Slug", "../etc", "", "x" * 65):
         assert admin.post("/api/v1/collections", {"slug": slug}, format="json").status_code == 400, slug
     assert admin.post("/api/v1/collections", {"slug": "ok"}, format="json").status_code == 201
-    assert admin.post("/api/v1/collections", {"slug": "ok"}, format="json").status_code == 400
+    again = admin.post("/api/v1/collections", {"slug": "ok"}, format="json")
+    assert again.status_code == 409 and again.json()["error"] == "conflict"  # well-formed, but the name is taken
+    assert admin.post("/api/v1/collections", {"slug": 5}, format="json").status_code == 400  # a string, as documented
 
 
 @pytest.fixture
@@ -124,7 +126,7 @@ def test_bad_uploads_get_422_naming_the_file(writer, collection, name):
     response = writer.post(
         "/api/v1/collections/scratch/documents", {"file": SimpleUploadedFile(name, (MALFORMED / name).read_bytes())}, format="multipart"
     )
-    assert response.status_code == 422
+    assert response.status_code == 422  # documented as an array of outcomes, like 200 and 201
     assert response.data[0]["source"] == name and response.data[0]["status"] == "failed" and response.data[0]["message"]
     assert not collection.documents.exists()
 
@@ -253,3 +255,186 @@ def test_api_responses_are_not_cached_framed_or_sniffed(db, api_client_factory, 
                      APIClient().get("/api/v1/answers")):
         assert response["Cache-Control"] == "no-store"
         assert response["X-Content-Type-Options"] == "nosniff" and response["X-Frame-Options"] == "DENY"
+
+
+# --- Inputs that reached a 500, and errors that were HTML (issue 10, item 9) ---------------------
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/v1/search", {"query": "housing benefit", "metadata": {"topic\u0000": "x"}}),
+    ("/api/v1/search", {"query": "housing benefit", "metadata": {"topic": "x\u0000y"}}),
+    ("/api/v1/search", {"query": "housing benefit", "metadata": {"topic": {"deeper": ["\u0000"]}}}),
+    ("/api/v1/answers", {"question": "What is the income limit?", "metadata": {"\u0000": 1}}),
+    ("/api/v1/answers", {"question": "What is the income limit?", "metadata": {"topic": "\u0000"}}),
+])
+def test_nul_characters_in_metadata_are_refused_with_400(sample, api_client_factory, path, body):
+    """PostgreSQL's jsonb cannot hold NUL: the metadata filter query failed with a server error."""
+    http = api_client_factory("nul", read=[sample])
+    response = http.post(path, body, format="json")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert "metadata" in response.json()["fields"]
+
+
+def test_nul_characters_are_refused_by_the_search_service_too(sample):
+    """X-Road and the commands reach the same service the API does."""
+    from govai_plugin.exceptions import InvalidRequest
+    from govai_plugin.services.search import search
+
+    for kwargs in ({"metadata": {"a\x00": 1}}, {"languages": ["e\x00n"]}, {"collections": ["sample\x00"]}):
+        with pytest.raises(InvalidRequest, match="NUL"):
+            search("housing benefit", **kwargs)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/search", "/api/v1/answers", "/api/v1/collections"])
+def test_json_nested_10000_deep_is_a_400(sample, api_client_factory, path):
+    http = api_client_factory("deep", read=[sample], can_create_collections=True)
+    for body in ("[" * 10_000 + "]" * 10_000, '{"query": ' + '{"a": ' * 10_000 + "1" + "}" * 10_001):
+        response = http.generic("POST", path, body, content_type="application/json")
+        assert response.status_code == 400 and response.json()["error"] == "invalid_request", path
+
+
+def test_a_multipart_metadata_field_nested_too_deep_is_a_400(writer):
+    metadata = "[" * 10_000 + "]" * 10_000
+    response = writer.post("/api/v1/collections/scratch/documents",
+                           {"file": SimpleUploadedFile("ok.md", b"# T\n\ntext\n"), "metadata": metadata}, format="multipart")
+    assert response.status_code == 400 and response.json()["fields"]["metadata"]
+
+
+def test_bodies_over_the_request_limit_are_a_json_413(sample, writer, api_client_factory, settings):
+    """Django refuses fields over DATA_UPLOAD_MAX_MEMORY_SIZE with RequestDataTooBig: it was an HTML 400."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    upload = writer.post("/api/v1/collections/scratch/documents",
+                         {"file": SimpleUploadedFile("ok.md", b"# T\n\ntext\n"), "language": "x" * 20_000}, format="multipart")
+    assert upload.status_code == 413 and upload["Content-Type"] == "application/json"
+    assert upload.json()["error"] == "too_large"
+    http = api_client_factory("big", read=[sample])
+    search = http.post("/api/v1/search", {"query": "housing " * 2_000}, format="json")
+    assert search.status_code == 413 and search.json()["error"] == "too_large"
+
+
+def test_unknown_api_paths_are_a_json_404(api_client_factory):
+    http = api_client_factory("lost")
+    for path in ("/api/v1/nothing-here", "/api/v1/documents/not-a-uuid", "/api/v1/answers/%0A/stream"):
+        response = http.get(path)
+        assert response.status_code == 404 and response.json()["error"] == "not_found", path
+    assert http.delete("/api/v1/documents/null,null").status_code == 404  # no CSRF page for API clients
+
+
+def test_malformed_paging_parameters_are_a_400(api_client_factory, collection):
+    http = api_client_factory("pager", read=[collection])
+    for query in ("limit=abc", "limit=0", "offset=-1", "all_versions=maybe", "limit="):
+        response = http.get(f"/api/v1/collections/scratch/documents?{query}")
+        assert response.status_code == 400 and response.json()["fields"], query
+    assert http.get("/api/v1/collections/scratch/documents?limit=1&offset=0&all_versions=true").status_code == 200
+
+
+@pytest.fixture
+def broken_plugin(tmp_path, monkeypatch, settings):
+    """An institution's plugin with a bug: the search pipeline fails in a way nobody expected."""
+    (tmp_path / "buggy_reranker.py").write_text(
+        "from govai_plugin.hooks import hookimpl\n\n@hookimpl\ndef govai_rerank(query, hits):\n"
+        "    raise KeyError('score')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.GOVAI = {"PLUGINS": ["buggy_reranker"]}
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_answered_in_json(broken_plugin, sample, api_client_factory,
+                                                                              caplog, settings):
+    settings.DEBUG = False
+    http = api_client_factory("unlucky", read=[sample])
+    with caplog.at_level("ERROR", logger="django.request"):
+        response = http.post("/api/v1/search", {"query": "housing benefit", "mode": "fulltext"}, format="json")
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "server_error", "detail": "The server failed to answer; the error has been logged."}
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info and record.exc_info[0] is KeyError and "/api/v1/search" in record.getMessage()
+
+
+def test_the_sample_portal_logs_server_errors_to_the_console():
+    from django.conf import settings
+
+    assert settings.LOGGING["loggers"]["django.request"] == {"handlers": ["console"], "level": "ERROR", "propagate": False}
+
+
+# --- Defaults (item 13) --------------------------------------------------------------------------
+
+def test_failed_authentications_are_throttled_per_address(db, settings, api_client_factory):
+    settings.GOVAI = {"API": {"AUTH_FAILURE_LIMIT": "3/min", "RATE_LIMITS": {"default": ""}}}
+    good = api_client_factory("good")
+    bad = APIClient()
+    for key in ("govai_0a1b2c3d4e5f_wrong", "govai_ffffffffffff_guess", "nonsense"):
+        bad.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert bad.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7").status_code == 401
+    refused = bad.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7")
+    assert refused.status_code == 429 and refused.json()["error"] == "throttled" and int(refused["Retry-After"]) > 0
+    # No key is checked from that address now, not even a good one: guessing gains nothing.
+    assert good.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7").status_code == 429
+    # Other addresses are not affected, nor are callers without a key, nor a spoofed X-Forwarded-For.
+    assert good.get("/api/v1/collections", REMOTE_ADDR="192.0.2.8").status_code == 200
+    assert APIClient().get("/api/v1/transparency", REMOTE_ADDR="192.0.2.7").status_code == 200
+    bad.credentials(HTTP_AUTHORIZATION="Bearer govai_0a1b2c3d4e5f_wrong")
+    assert bad.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
+
+
+def test_successful_authentications_are_not_counted(db, settings, api_client_factory):
+    settings.GOVAI = {"API": {"AUTH_FAILURE_LIMIT": "2/min", "RATE_LIMITS": {"default": ""}}}
+    good = api_client_factory("good")
+    for _ in range(5):
+        assert good.get("/api/v1/collections", REMOTE_ADDR="192.0.2.9").status_code == 200
+
+
+def test_a_key_id_that_is_not_hex_is_refused_before_the_database(db):
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION="Bearer govai_ab\x00cd_secret")
+    response = http.get("/api/v1/collections")
+    assert response.status_code == 401 and response.json()["error"] == "authentication_failed"
+
+
+def test_the_sample_portal_has_debug_off_unless_asked(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def debug(**env) -> str:
+        environ = {k: v for k, v in os.environ.items() if k != "DJANGO_DEBUG"} | env
+        code = "import settings.base as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE)"
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    assert debug() == ["False", "True"]
+    assert debug(DJANGO_DEBUG="1") == ["True", "False"]
+    demo = (ROOT / "Makefile").read_text()
+    assert "DJANGO_DEBUG=1 $(BIN)/python manage.py runserver" in demo  # the demo turns it on, explicitly
+
+
+# --- Responses as documented (item 12) -------------------------------------------------------------
+
+def test_support_is_null_until_an_answer_is_checked(api_client_factory):
+    from govai_plugin.models import AnswerJob
+
+    http = api_client_factory("asker")
+    job = AnswerJob.objects.create(client=http.govai_client, use_case="caseworker_qa", question="q", status="abstained",
+                                   abstain_reason="no_source")
+    assert http.get(f"/api/v1/answers/{job.uid}").json()["support"] is None
+
+
+def test_every_operation_documents_its_errors():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator(urlconf="govai_plugin.urls").get_schema(request=None, public=True)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert {"401", "429"} <= codes, (method, path)
+            assert "{" not in path or "404" in codes, (method, path)
+            assert method != "post" or ({"400", "413"} <= codes and operation["requestBody"]["required"]), (method, path)
+    documents = schema["paths"]["/api/v1/collections/{slug}/documents"]
+    page = documents["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["$ref"].endswith("/DocumentPage")
+    assert documents["post"]["responses"]["422"]["content"]["application/json"]["schema"]["type"] == "array"
+    components = schema["components"]["schemas"]
+    assert components["AnswerJob"]["properties"]["support"]["nullable"] is True
+    search = components["SearchRequestRequest"]["properties"]
+    assert search["metadata"]["type"] == "object" and not search["metadata"].get("nullable")
+    assert search["query"]["pattern"] and search["query"]["maxLength"] == 2000
+    assert components["AnswerRequestRequest"]["properties"]["question"]["pattern"]
