@@ -49,3 +49,12 @@ def write_back_suggestion(self, suggestion_id: int) -> None:
         write_back(suggestion_id, attempt=attempt, last_attempt=attempt >= cfg["WRITEBACK_ATTEMPTS"])
     except RetryableError as exc:
         raise self.retry(exc=exc, countdown=cfg["RETRY_BACKOFF"] * (2 ** (attempt - 1))) from exc
+
+
+# The name is fixed: services send it by name (govai_plugin.services.ingest.INGEST_TASK).
+@shared_task(name="govai_plugin.tasks.ingest_upload", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def ingest_upload(job_id: int) -> None:
+    """Ingest an upload kept in the database; the outcome (or the error) is recorded on the job."""
+    from govai_plugin.services.ingest import run_ingestion_job
+
+    run_ingestion_job(job_id)

@@ -9,7 +9,16 @@ from django.core.management import call_command
 
 from govai_plugin.hooks import hookimpl
 from govai_plugin.hooks.manager import get_plugin_manager
-from govai_plugin.services.ingest import IngestOptions, delete_document, ingest_bytes, ingest_paths
+from govai_plugin.models.knowledge import IngestionJob, IngestionUpload
+from govai_plugin.services.ingest import (
+    MAX_JOB_ATTEMPTS,
+    IngestOptions,
+    delete_document,
+    ingest_bytes,
+    ingest_paths,
+    run_ingestion_job,
+    submit_upload,
+)
 from tests.conftest import CORPUS, MALFORMED
 
 POLICY_V1 = b"# Parking Policy\n\n## 1. Fees\n\nA resident parking permit costs 60 euros a year.\n"
@@ -183,3 +192,57 @@ def test_many_small_files_share_embedding_batches(collection, tmp_path):
         pm.unregister(plugin)
     assert report.count("created") == 40
     assert sizes[0] == 32 and sum(sizes) == 40  # not 40 calls of one passage each
+
+
+# -- uploads ingested by a worker (the API and a real worker: tests/test_upload_limits.py) --
+
+
+def test_an_ingestion_job_runs_once_and_a_rerun_changes_nothing(collection):
+    job = submit_upload(collection, "parking.md", POLICY_V1, options=IngestOptions(language="en", effective_from=dt.date(2025, 1, 1)))
+    assert job.status == "queued" and IngestionUpload.objects.filter(job=job).exists()
+    done = run_ingestion_job(job.pk)
+    assert done.status == "done" and done.attempts == 1 and done.finished_at is not None
+    [outcome] = done.outcomes
+    document = collection.documents.get()
+    assert outcome["status"] == "created" and outcome["document"] == str(document.uid)
+    assert document.effective_from == dt.date(2025, 1, 1) and document.language == "en"
+    assert not IngestionUpload.objects.filter(job=job).exists()
+    # Delivered again (acks_late): the final job is left as it is.
+    again = run_ingestion_job(job.pk)
+    assert again.status == "done" and again.attempts == 1 and collection.documents.count() == 1
+
+
+def test_a_job_redelivered_after_its_worker_died_finds_its_document_stored(collection):
+    job = submit_upload(collection, "parking.md", POLICY_V1)
+    ingest_bytes(collection, "parking.md", POLICY_V1)  # what the dead worker had stored
+    IngestionJob.objects.filter(pk=job.pk).update(status="running", attempts=1)
+    done = run_ingestion_job(job.pk)
+    assert done.status == "done" and done.attempts == 2 and done.outcomes[0]["status"] == "unchanged"
+    assert collection.documents.count() == 1
+
+
+def test_a_job_whose_worker_keeps_dying_is_failed_not_retried_for_ever(collection):
+    job = submit_upload(collection, "parking.md", POLICY_V1)
+    IngestionJob.objects.filter(pk=job.pk).update(status="running", attempts=MAX_JOB_ATTEMPTS)
+    failed = run_ingestion_job(job.pk)
+    assert failed.status == "failed" and failed.reason == "worker_lost" and "stopped 3 times" in failed.error
+    assert not IngestionUpload.objects.filter(job=job).exists() and not collection.documents.exists()
+
+
+class BrokenExtractor:
+    @hookimpl(tryfirst=True)
+    def govai_extract_text(self, source):
+        raise RuntimeError("extractor bug")
+
+
+def test_an_unexpected_error_in_a_job_is_recorded_on_it(collection):
+    job = submit_upload(collection, "parking.md", POLICY_V1)
+    pm = get_plugin_manager()
+    plugin = BrokenExtractor()
+    pm.register(plugin, name="test.broken")
+    try:
+        failed = run_ingestion_job(job.pk)
+    finally:
+        pm.unregister(plugin)
+    assert failed.status == "failed" and failed.reason == "error" and "RuntimeError: extractor bug" in failed.error
+    assert not collection.documents.exists()

@@ -4,7 +4,8 @@ Bombs (a DOCX with a 1 GiB zero-filled part, a 512 MiB document.xml, a PDF of ma
 highly compressed pages) are built here and uploaded through the API in a child
 process (a WSGI call with the body as a stream, as a server makes it); the child's
 peak RSS (ru_maxrss, reset just before the upload) may exceed its RSS just before
-the upload by at most 100 MiB.
+the upload by at most 100 MiB. Uploads above INGESTION.ASYNC_ABOVE_BYTES are answered 202 and
+ingested by a real Celery worker; the test polls the status URL.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 import zlib
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
+from govai_plugin.models.knowledge import IngestionJob, IngestionUpload
 from govai_plugin.services.access import create_collection
-from tests.conftest import CORPUS, ROOT
+from settings.celery import app as celery_app
+from tests.conftest import CORPUS, MALFORMED, ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,6 +197,86 @@ def test_a_real_docx_is_still_read_within_the_memory_bound(uploader):
     assert result["status"] == 201, result
     assert result["body"][0]["status"] == "created"
     assert result["growth_kib"] < GROWTH_BOUND_KIB, result
+
+
+# -- large uploads go to a worker -------------------------------------------------------
+
+
+@pytest.fixture
+def writer(api_client_factory, settings):
+    settings.GOVAI = {**settings.GOVAI, "INGESTION": {"ASYNC_ABOVE_BYTES": 1000}}
+    collection = create_collection("big")
+    http = api_client_factory("big-writer", write=[collection])
+    http.collection = collection
+    return http
+
+
+@pytest.fixture
+def worker(transactional_db):
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+        yield
+
+
+def poll(http, url: str, seconds: float = 120) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        response = http.get(url)
+        assert response.status_code == 200, response.content
+        if response.json()["status"] in ("done", "failed"):
+            return response.json()
+        time.sleep(0.2)
+    raise AssertionError(f"ingestion still {response.json()['status']} after {seconds}s")
+
+
+def post_file(http, name: str, content: bytes, **fields):
+    return http.post("/api/v1/collections/big/documents", {"file": SimpleUploadedFile(name, content), **fields}, format="multipart")
+
+
+def test_a_large_upload_is_queued_with_202_and_a_worker_ingests_it(writer, transactional_db):
+    body = (CORPUS / "en" / "housing-benefit-policy.md").read_bytes()
+    assert len(body) > 1000
+    response = post_file(writer, "policy.md", body, language="en", metadata=json.dumps({"audience": "staff"}))
+    assert response.status_code == 202, response.content
+    job = response.json()
+    assert job["status"] == "queued" and response["Location"] == job["url"] and job["url"].endswith(f"/api/v1/ingestions/{job['id']}")
+    # The bytes wait in the database (a worker on another machine reads them), nothing is ingested yet.
+    assert bytes(IngestionUpload.objects.get(job__uid=job["id"]).content) == body
+    assert not writer.collection.documents.exists()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+        done = poll(writer, job["url"])
+    assert done["status"] == "done", done
+    [outcome] = done["outcomes"]
+    assert outcome["status"] == "created" and outcome["chunks"] > 0 and outcome["version"] == 1
+    document = writer.get(f"/api/v1/documents/{outcome['document']}").json()
+    assert document["source_key"] == "policy.md" and document["metadata"]["audience"] == "staff"
+    assert document["language"] == "en"
+    assert not IngestionUpload.objects.filter(job__uid=job["id"]).exists()
+
+
+def test_a_corrupt_large_upload_fails_with_its_reason(writer, worker):
+    corrupt = (MALFORMED / "corrupt.docx").read_bytes() * 2
+    response = post_file(writer, "broken.docx", corrupt)
+    assert response.status_code == 202, response.content
+    failed = poll(writer, response["Location"])
+    assert failed["status"] == "failed" and failed["reason"] == "corrupt" and "damaged" in failed["error"]
+    assert failed["outcomes"][0]["status"] == "failed"
+    assert not writer.collection.documents.exists() and not IngestionUpload.objects.exists()
+
+
+def test_a_small_upload_stays_synchronous(writer):
+    response = post_file(writer, "tiny.md", b"# Tiny\n\nA short rule.\n")
+    assert response.status_code == 201 and response.json()[0]["status"] == "created"
+    assert not IngestionJob.objects.exists()
+
+
+def test_unknown_and_other_clients_jobs_are_404_json(writer, api_client_factory):
+    response = post_file(writer, "policy.md", (CORPUS / "en" / "housing-benefit-policy.md").read_bytes())
+    assert response.status_code == 202
+    other = api_client_factory("other", write=[writer.collection])
+    for http, url in ((other, response["Location"]), (writer, "/api/v1/ingestions/00000000-0000-4000-8000-000000000000")):
+        missing = http.get(url)
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found", missing.content
+    assert writer.get(response["Location"]).status_code == 200
 
 
 def test_a_docx_at_the_upload_limit_stays_within_the_memory_bound(uploader):

@@ -3,13 +3,14 @@ from __future__ import annotations
 import json
 
 from django.core.validators import RegexValidator
+from django.urls import reverse
 from rest_framework import serializers
 from drf_spectacular.utils import extend_schema_field
 
 from govai_plugin import safejson
 from govai_plugin.conf import govai_settings
 from govai_plugin.models import Collection, Document
-from govai_plugin.models.knowledge import slug_validator
+from govai_plugin.models.knowledge import IngestionJob, slug_validator
 from govai_plugin.services.search import MODES, has_nul
 
 
@@ -126,6 +127,40 @@ class IngestOutcomeSerializer(serializers.Serializer):
     chunks = serializers.IntegerField()
     message = serializers.CharField(allow_blank=True)
     reason = serializers.CharField(allow_blank=True)
+
+
+class StoredOutcomeSerializer(serializers.Serializer):
+    """One document's outcome as an ingestion job keeps it (the same fields as an upload's)."""
+
+    source = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "new_version", "unchanged", "failed"])
+    document = serializers.UUIDField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True)
+    chunks = serializers.IntegerField()
+    message = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class IngestionJobSerializer(serializers.ModelSerializer):
+    """A large upload ingested by a worker: poll ``url`` until ``status`` is done or failed."""
+
+    id = serializers.UUIDField(source="uid", read_only=True)
+    url = serializers.SerializerMethodField()
+    collection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    outcomes = StoredOutcomeSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = IngestionJob
+        fields = [
+            "id", "url", "status", "collection", "name", "size_bytes", "outcomes", "reason", "error", "attempts",
+            "created_at", "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, obj) -> str:
+        path = reverse("govai:ingestion", args=[obj.uid])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class SearchRequestSerializer(serializers.Serializer):

@@ -1,13 +1,14 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from govai_plugin.api import answers, cases, views
+from govai_plugin.api import answers, cases, ingestions, views
 
 urlpatterns = [
     path("collections", views.CollectionListView.as_view(), name="collections"),
     path("collections/<slug:slug>", views.CollectionDetailView.as_view(), name="collection"),
     path("collections/<slug:slug>/documents", views.CollectionDocumentsView.as_view(), name="collection-documents"),
     path("documents/<uuid:uid>", views.DocumentDetailView.as_view(), name="document"),
+    path("ingestions/<uuid:uid>", ingestions.IngestionDetailView.as_view(), name="ingestion"),
     path("search", views.SearchView.as_view(), name="search"),
     path("answers", answers.AnswerListView.as_view(), name="answers"),
     path("answers/<uuid:uid>", answers.AnswerDetailView.as_view(), name="answer"),

@@ -130,6 +130,8 @@ class CollectionDocumentsView(GovAIView):
 
         201 if anything new was stored, 200 if everything was already there,
         422 if nothing could be ingested; the body lists each document's outcome.
+        A file over INGESTION.ASYNC_ABOVE_BYTES is ingested by a worker: 202 with the
+        job, whose ``url`` (also the Location header) tells how it went.
         """
         limit = govai_settings.API["MAX_UPLOAD_BYTES"]
         try:
@@ -143,19 +145,18 @@ class CollectionDocumentsView(GovAIView):
         upload = data["file"]
         if upload.size > limit:
             return _too_large(limit)
-        outcomes = ingest.ingest_bytes(
-            collection,
-            upload.name or "upload",
-            upload.read(),
-            source="upload",
-            options=ingest.IngestOptions(
-                language=data.get("language"),
-                effective_from=data.get("effective_from"),
-                effective_to=data.get("effective_to"),
-                metadata=data["metadata"],
-                actor=f"api:{request.user.name}",
-            ),
+        options = ingest.IngestOptions(
+            language=data.get("language"),
+            effective_from=data.get("effective_from"),
+            effective_to=data.get("effective_to"),
+            metadata=data["metadata"],
+            actor=f"api:{request.user.name}",
         )
+        if upload.size > govai_settings.INGESTION["ASYNC_ABOVE_BYTES"]:
+            job = ingest.submit_upload(collection, upload.name or "upload", upload.read(), options=options, client=request.user)
+            body = s.IngestionJobSerializer(job, context={"request": request}).data
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        outcomes = ingest.ingest_bytes(collection, upload.name or "upload", upload.read(), source="upload", options=options)
         if any(o.status in ("created", "new_version") for o in outcomes):
             code = status.HTTP_201_CREATED
         elif any(o.status == "unchanged" for o in outcomes):

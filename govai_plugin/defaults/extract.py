@@ -398,6 +398,19 @@ def _check_declared(members: list[zipfile.ZipInfo], limit: int) -> None:
 _RATIO_FLOOR = 1024 * 1024
 
 
+def _without_binary_parts(content: bytes) -> bytes:
+    """The package with every part that is not XML (images, embedded files, fonts) emptied.
+
+    python-docx loads every part a relationship reaches into memory; text needs only the XML.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as archive, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as text_only:
+        for member in archive.infolist():
+            is_xml = member.filename.lower().endswith((".xml", ".rels"))
+            text_only.writestr(member.filename, archive.read(member) if is_xml else b"")
+    return out.getvalue()
+
+
 def _unpacks_too_large(limit: int, why: str) -> ExtractionError:
     return ExtractionError(
         f"the package unpacks to more than GOVAI['INGESTION']['MAX_UNPACKED_BYTES'] ({limit:,} bytes): {why}",
@@ -419,7 +432,7 @@ def _extract_docx(source: SourceFile) -> ExtractionResult:
         import docx
         from docx.opc.exceptions import PackageNotFoundError
 
-        document = docx.Document(io.BytesIO(source.content))
+        document = docx.Document(io.BytesIO(_without_binary_parts(source.content)))
     except (zipfile.BadZipFile, PackageNotFoundError) as exc:
         raise ExtractionError("the DOCX is damaged: it is not a valid Word package", kind="corrupt") from exc
     except Exception as exc:

@@ -207,3 +207,51 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+class IngestionJob(models.Model):
+    """A large upload ingested by a worker; its state is polled at GET /api/v1/ingestions/{uid}."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    FINAL = (Status.DONE, Status.FAILED)
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="ingestion_jobs")
+    #: The API client that uploaded it: only it may read the job.
+    client = models.ForeignKey("govai_plugin.ApiClient", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="ingestion_jobs")
+    name = models.CharField(max_length=512)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    #: IngestOptions as JSON (language, effective dates, metadata, actor).
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    #: One entry per document the file held, shaped like the synchronous upload's answer.
+    outcomes = models.JSONField(default=list, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.uid} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+
+class IngestionUpload(models.Model):
+    """The uploaded bytes, in the database so a worker on any machine reads them; deleted once ingested."""
+
+    job = models.OneToOneField(IngestionJob, on_delete=models.CASCADE, primary_key=True, related_name="upload")
+    content = models.BinaryField()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from celery import current_app
 from django.contrib.postgres.search import SearchVector
 from django.db import DatabaseError, transaction
 from django.db.models import Value
@@ -33,10 +34,12 @@ from govai_plugin.exceptions import (
     ExtractionError,
     GovAIError,
     IngestionError,
+    NotFound,
     UnsupportedFormat,
 )
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import Chunk, Collection, Document
+from govai_plugin.models.knowledge import IngestionJob, IngestionUpload
 from govai_plugin.types import ChunkDraft, ExtractedDocument, SourceFile
 
 logger = logging.getLogger(__name__)
@@ -183,6 +186,108 @@ def delete_document(document: Document, *, actor: str = "local") -> int:
                      details={"title": document.title, "source": document.source, "versions": removed})
     logger.info("document_deleted collection=%s source_key=%s versions=%d", document.collection_id, document.source_key, count)
     return count
+
+
+# -- uploads ingested by a worker ------------------------------------------------
+
+#: The Celery task that runs a queued upload (govai_plugin.tasks.ingest_upload). Sent by
+#: name, so this service never imports the tasks module (which imports services).
+INGEST_TASK = "govai_plugin.tasks.ingest_upload"
+#: A job whose worker died this many times (e.g. killed for memory) is failed, not retried again.
+MAX_JOB_ATTEMPTS = 3
+
+
+def submit_upload(
+    collection: Collection, name: str, content: bytes, *, options: IngestOptions | None = None, client: Any = None
+) -> IngestionJob:
+    """Keep an upload in the database and queue it for a worker; returns the job to poll.
+
+    The bytes are stored in a row (not a local file) so a worker on any machine can read them.
+    """
+    options = options or IngestOptions()
+    with transaction.atomic():
+        job = IngestionJob.objects.create(
+            collection=collection, client=client, name=(os.path.basename(name) or name)[:512],
+            size_bytes=len(content), options=_options_to_json(options),
+        )
+        IngestionUpload.objects.create(job=job, content=content)
+        transaction.on_commit(lambda: current_app.send_task(INGEST_TASK, args=[job.pk]))
+    logger.info("ingestion_queued job=%s collection=%s name=%s bytes=%d", job.uid, collection.slug, job.name, len(content))
+    return job
+
+
+def ingestion_job_for(client: Any, uid: Any) -> IngestionJob:
+    """The client's own ingestion job; another client's is as good as missing."""
+    job = IngestionJob.objects.select_related("collection").filter(uid=uid, client=client).first()
+    if job is None:
+        raise NotFound("No ingestion job of yours has this id.")
+    return job
+
+
+def run_ingestion_job(job_id: int) -> IngestionJob | None:
+    """Ingest a queued upload and record the outcome on the job; its bytes are then deleted.
+
+    Idempotent: a final job is left alone, and a job run again after its worker died finds
+    what the first run stored unchanged. Any failure is recorded on the job.
+    """
+    with transaction.atomic():
+        job = IngestionJob.objects.select_for_update().select_related("collection").filter(pk=job_id).first()
+        if job is None or job.is_final:
+            return job
+        job.attempts += 1
+        job.status, job.started_at = IngestionJob.Status.RUNNING, timezone.now()
+        job.save(update_fields=["attempts", "status", "started_at"])
+    if job.attempts > MAX_JOB_ATTEMPTS:
+        return _close_job(job, [], "worker_lost", f"the worker stopped {MAX_JOB_ATTEMPTS} times while ingesting it")
+    content = IngestionUpload.objects.filter(job_id=job.pk).values_list("content", flat=True).first()
+    if content is None:
+        return _close_job(job, [], "lost", "the uploaded file is no longer stored")
+    logger.info("ingestion_started job=%s attempt=%d", job.uid, job.attempts)
+    try:
+        outcomes = ingest_bytes(job.collection, job.name, bytes(content), source="upload",
+                                options=_options_from_json(job.options))
+    except Exception as exc:  # recorded on the job: the caller polls it, nothing is lost silently
+        logger.exception("ingestion_error job=%s", job.uid)
+        return _close_job(job, [], "error", f"ingestion stopped with an error ({type(exc).__name__}: {exc})")
+    return _close_job(job, outcomes)
+
+
+def _close_job(job: IngestionJob, outcomes: list[IngestOutcome], reason: str = "", error: str = "") -> IngestionJob:
+    if outcomes and not any(o.ok for o in outcomes):
+        reason, error = outcomes[0].reason, outcomes[0].message
+    job.outcomes = [_outcome_to_json(o) for o in outcomes]
+    job.status = IngestionJob.Status.FAILED if error else IngestionJob.Status.DONE
+    job.reason, job.error, job.finished_at = reason[:64], error, timezone.now()
+    with transaction.atomic():
+        job.save(update_fields=["outcomes", "status", "reason", "error", "finished_at"])
+        IngestionUpload.objects.filter(job_id=job.pk).delete()
+    logger.info("ingestion_finished job=%s status=%s reason=%s", job.uid, job.status, job.reason)
+    return job
+
+
+def _outcome_to_json(outcome: IngestOutcome) -> dict[str, Any]:
+    document = outcome.document
+    return {
+        "source": outcome.source, "status": outcome.status, "chunks": outcome.chunks,
+        "document": str(document.uid) if document else None, "version": document.version if document else None,
+        "message": outcome.message, "reason": outcome.reason,
+    }
+
+
+def _options_to_json(options: IngestOptions) -> dict[str, Any]:
+    return {
+        "language": options.language, "metadata": options.metadata, "actor": options.actor,
+        "effective_from": options.effective_from.isoformat() if options.effective_from else None,
+        "effective_to": options.effective_to.isoformat() if options.effective_to else None,
+    }
+
+
+def _options_from_json(data: dict[str, Any]) -> IngestOptions:
+    return IngestOptions(
+        language=data.get("language"), metadata=data.get("metadata") or {}, actor=data.get("actor") or "",
+        effective_from=_parse_date(data.get("effective_from"), "job", "effective_from"),
+        effective_to=_parse_date(data.get("effective_to"), "job", "effective_to"),
+    )
 
 
 # -- internals -------------------------------------------------------------------
