@@ -7,7 +7,9 @@ or a SOAP fault whose code names a proxy) and from the provider become
 unreachable service) are also :class:`~govai_plugin.exceptions.RetryableError`, so a
 Celery task retries them like any other outage. Error types are matched without
 regard to case or underscores: X-Road 7.8 says ``server.serverproxy.network_error``
-where older servers say ``Server.ServerProxy.NetworkError``.
+where older servers say ``Server.ServerProxy.NetworkError`` (and
+``server.clientproxy.global_conf_outdated`` where they said ``OutdatedGlobalConf``).
+Every error also says who is at fault (:data:`CODES`).
 """
 
 from __future__ import annotations
@@ -31,30 +33,99 @@ XRD = "http://x-road.eu/xsd/xroad.xsd"
 ID = "http://x-road.eu/xsd/identifiers"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSD_DIR = Path(__file__).resolve().parent / "xsd"
-#: Normalised error types (lowercase, no underscores) after which a retry may succeed.
-TRANSIENT = ("networkerror", "servicefailed", "timeout", "databaseerror", "outdatedglobalconf", "ioerror", "unavailable",
-             "internalerror")
+
+# --- what an error means: retry or not, and whose side must act --------------------------------------------
+#
+# X-Road error codes (X-Road's ErrorCodes; 7.8 spells them ``server.clientproxy.network_error``,
+# older servers ``Server.ClientProxy.NetworkError``), keyed without case or underscores. Each
+# says whether a later retry may succeed and who is at fault, relative to the Security Server
+# that reported it: "client" and "provider" are fixed; "reporter" is that Security Server's own
+# side (``client.*`` and ``server.clientproxy.*``: ours; ``server.serverproxy.*``: the
+# provider's); "beyond" the side it was trying to reach (the provider, unless our own Security
+# Server is unreachable); "peer" the other Security Server (a signature or certificate it could
+# not verify). docs/xroad.md has the table; a code not in it is final, at the reporter.
+CODES: dict[str, tuple[bool, str]] = {
+    # the network, or the other side being briefly away: retry
+    "network_error": (True, "beyond"), "unknown_host": (True, "beyond"), "io_error": (True, "beyond"),
+    "timeout": (True, "beyond"), "http_error": (True, "beyond"), "service_failed": (True, "provider"),
+    # a Security Server's own passing trouble: retry
+    "internal_error": (True, "reporter"), "database_error": (True, "reporter"),
+    "global_conf_outdated": (True, "reporter"), "malformed_global_conf": (True, "reporter"),
+    "maintenance_mode": (True, "reporter"), "timestamping_failed": (True, "reporter"),
+    "timestamper_failed": (True, "reporter"), "logging_failed": (True, "reporter"),
+    "hsm_non_operational": (True, "reporter"), "cannot_sign": (True, "reporter"),
+    # the request: a retry gets the same answer
+    "access_denied": (False, "client"), "unknown_service": (False, "client"), "service_type": (False, "client"),
+    "unknown_member": (False, "client"), "invalid_client_identifier": (False, "client"),
+    "invalid_protocol_version": (False, "client"), "client_proxy_version_not_supported": (False, "client"),
+    "bad_request": (False, "client"), "invalid_request": (False, "client"), "invalid_message": (False, "client"),
+    "invalid_content_type": (False, "client"), "invalid_soap_action": (False, "client"),
+    "invalid_http_method": (False, "client"), "invalid_soap": (False, "client"), "malformed_soap": (False, "client"),
+    "invalid_xml": (False, "client"), "invalid_body": (False, "client"), "missing_header": (False, "client"),
+    "missing_header_field": (False, "client"), "duplicate_header_field": (False, "client"),
+    "missing_body": (False, "client"), "missing_soap": (False, "client"), "missing_rest": (False, "client"),
+    "invalid_rest": (False, "client"), "mime_parsing_failed": (False, "client"),
+    "inconsistent_headers": (False, "client"), "invalid_security_server": (False, "client"),
+    "not_found": (False, "client"),
+    # the provider's configuration or answer: final until someone there acts
+    "service_disabled": (False, "provider"), "inconsistent_response": (False, "provider"),
+    "service_missing_url": (False, "provider"), "service_malformed_url": (False, "provider"),
+    # trust between the Security Servers: final until an administrator acts
+    "ssl_authentication_failed": (False, "peer"), "missing_signature": (False, "peer"),
+    "invalid_signature_value": (False, "peer"), "signature_verification": (False, "peer"),
+    "cert_validation": (False, "peer"),
+}
+#: Old names that are not the new ones in CamelCase.
+ALIASES = {"outdatedglobalconf": "globalconfoutdated"}
+_PREFIXES = (("server", "clientproxy"), ("server", "serverproxy"), ("client",), ("signer",))
+_TABLE = {code.replace("_", ""): value for code, value in CODES.items()}
 
 
 def normalise_type(error_type: str) -> str:
-    """``Server.ServerProxy.NetworkError`` and ``server.serverproxy.network_error`` -> one form."""
+    """``Server.ClientProxy.OutdatedGlobalConf`` and ``server.clientproxy.global_conf_outdated`` -> one form."""
     text = (error_type or "").strip()
     if ":" in text.split(".")[0]:
         text = text.split(":", 1)[1]  # a namespace prefix on a SOAP faultcode
-    return text.replace("_", "").lower()
+    parts = [part.replace("_", "").lower() for part in text.split(".")]
+    return ".".join(ALIASES.get(part, part) for part in parts)
+
+
+def classify(error_type: str) -> tuple[bool, str]:
+    """(retryable, at fault: "client" or "provider") of an error a Security Server (or our consumer) reported."""
+    parts = normalise_type(error_type).split(".")
+    prefix = next((p for p in _PREFIXES if tuple(parts[:len(p)]) == p), ())
+    rest = parts[len(prefix):] or [""]
+    if rest[0] == "servicefailed":  # the provider failed; what failed says whether to retry
+        return (_TABLE.get(rest[1], (True, ""))[0] if len(rest) > 1 else True), "provider"
+    retryable, blame = _TABLE.get(rest[0], (False, "reporter"))
+    reporter = "provider" if prefix == ("server", "serverproxy") else "client"
+    side = {"reporter": reporter, "peer": "client" if reporter == "provider" else "provider",
+            "beyond": "client" if prefix == ("client",) else "provider"}.get(blame, blame)
+    return retryable, side
+
+
+def classify_provider(error_type: str, status: int | None = None) -> tuple[bool, str]:
+    """(retryable, at fault) of the provider's own error: an HTTP status, or a SOAP 1.1 fault code
+    (``Client``: the message was wrong; ``Server``: it "may succeed at a later point in time")."""
+    if status is not None and status >= 400:
+        return status in (408, 429) or (status >= 500 and status != 501), "client" if status < 500 else "provider"
+    return (False, "client") if normalise_type(error_type).startswith("client") else (True, "provider")
 
 
 class XRoadError(GovAIError):
     """A call through X-Road failed. ``source`` is "x-road" (a Security Server said so)
-    or "provider" (the service itself answered with an error)."""
+    or "provider" (the service itself answered with an error); ``at_fault`` is "client"
+    (our request, or our own Security Server) or "provider" (the provider's service or
+    Security Server)."""
 
     def __init__(self, message: str, *, type: str = "", detail: str = "", status: int | None = None,
-                 source: str = "x-road") -> None:
+                 source: str = "x-road", at_fault: str = "") -> None:
         super().__init__(message)
         self.type = type
         self.detail = detail
         self.status = status
         self.source = source
+        self.at_fault = at_fault
 
     @property
     def retryable(self) -> bool:
@@ -65,10 +136,10 @@ class XRoadTransientError(XRoadError, RetryableError):
     """An X-Road error a later retry may get past."""
 
 
-def error_for(message: str, *, type: str, **kwargs: Any) -> XRoadError:
-    normalised = normalise_type(type)
-    cls = XRoadTransientError if normalised.rsplit(".", 1)[-1] in TRANSIENT else XRoadError
-    return cls(message, type=type, **kwargs)
+def error_for(message: str, *, type: str, source: str = "x-road", status: int | None = None, **kwargs: Any) -> XRoadError:
+    retryable, at_fault = classify_provider(type, status) if source == "provider" else classify(type)
+    cls = XRoadTransientError if retryable else XRoadError
+    return cls(message, type=type, source=source, status=status, at_fault=at_fault, **kwargs)
 
 
 class LocalSchemas(zeep.Transport):
@@ -149,11 +220,10 @@ class XRoadConsumer:
         try:
             return self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
         except requests.Timeout:
-            raise XRoadTransientError(f"The Security Server at {self.base} did not answer within {self.timeout:g} s.",
-                                      type="client.timeout") from None
+            raise error_for(f"The Security Server at {self.base} did not answer within {self.timeout:g} s.",
+                            type="client.timeout") from None
         except requests.ConnectionError as exc:
-            raise XRoadTransientError(f"Cannot reach the Security Server at {self.base}: {exc}",
-                                      type="client.network_error") from None
+            raise error_for(f"Cannot reach the Security Server at {self.base}: {exc}", type="client.network_error") from None
 
     @staticmethod
     def _rest_error(response: requests.Response) -> XRoadError:
@@ -265,16 +335,20 @@ class XRoadConsumer:
             raise error_for(f"The Security Server answered HTTP {exc.status_code} without a SOAP fault.",
                             type="client.http_error", status=exc.status_code) from None
         except requests.Timeout:
-            raise XRoadTransientError(f"The Security Server did not answer within {self.timeout:g} s.",
-                                      type="client.timeout") from None
+            raise error_for(f"The Security Server did not answer within {self.timeout:g} s.", type="client.timeout") from None
         except requests.ConnectionError as exc:
-            raise XRoadTransientError(f"Cannot reach the Security Server at {self.base}: {exc}",
-                                      type="client.network_error") from None
+            raise error_for(f"Cannot reach the Security Server at {self.base}: {exc}", type="client.network_error") from None
 
     @staticmethod
     def _fault_error(code: str, message: str) -> XRoadError:
+        """A Security Server writes its faultcode unqualified (``client.access_denied``,
+        ``Server.ClientProxy.NetworkError``); a provider's fault passes through as the provider
+        wrote it (``soapenv:Client.NotFound``). So a ``Client.*`` fault is the Security Server's
+        only when unqualified."""
         normalised = normalise_type(code)
-        source = "x-road" if normalised.startswith(("server.clientproxy", "server.serverproxy")) else "provider"
+        qualified = ":" in code.split(".")[0]
+        proxy = normalised.startswith(("server.clientproxy.", "server.serverproxy."))
+        source = "x-road" if proxy or (not qualified and normalised.startswith(("client.", "signer."))) else "provider"
         return error_for(f"SOAP fault {code}: {message}", type=code, source=source)
 
     # --- SOAP metaservices -------------------------------------------------------------------------------

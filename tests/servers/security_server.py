@@ -16,6 +16,14 @@ no code with the adapter it tests:
 * SOAP ``POST /``: routes by ``xrd:service``, checks access, forwards, adds
   ``xrd:requestHash`` to the answer's header; metaservices ``listMethods``,
   ``allowedMethods`` and ``getWsdl`` (the WSDL as a MIME attachment).
+
+Like X-Road's own proxy, it forwards request bodies (SOAP and REST) with
+``Transfer-Encoding: chunked`` and no ``Content-Length`` (an entity of unknown length);
+``chunked=False`` sends a ``Content-Length`` instead. ``getWsdl`` answers as X-Road's
+metaservice handler does: ``multipart/related; type="text/xml"; charset=UTF-8``, the SOAP
+part first, then the WSDL (``Content-Transfer-Encoding: binary``, ``Content-ID:
+<wsdl=...@x-road.eu>``) with its ``soap:address`` replaced by a placeholder. ``failures``
+makes a service's calls fail with a given X-Road error code, as a Security Server would.
 """
 
 from __future__ import annotations
@@ -39,21 +47,47 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "transfer-encoding", "upgrade", "host", "user-agent", "server", "content-length",
               "x-road-request-hash", "x-road-request-id", "x-road-security-server"}
 META = {"listMethods", "allowedMethods", "getOpenAPI"}
-LEGACY = {
-    "client.bad_request": "Client.BadRequest", "server.serverproxy.access_denied": "Server.ServerProxy.AccessDenied",
-    "server.serverproxy.unknown_service": "Server.ServerProxy.UnknownService",
-    "server.serverproxy.network_error": "Server.ServerProxy.NetworkError",
-    "server.serverproxy.service_failed": "Server.ServerProxy.ServiceFailed",
-}
+#: What X-Road's metaservice handler puts in soap:address of a WSDL it hands out.
+WSDL_ENDPOINT_ADDRESS = "http://example.org/xroad-endpoint"
+_OLD_PREFIXES = {"server.clientproxy": "Server.ClientProxy", "server.serverproxy": "Server.ServerProxy",
+                 "client": "Client", "signer": "Signer"}
+#: Codes whose pre-7.8 name is not the new one in CamelCase.
+_OLD_NAMES = {"global_conf_outdated": "OutdatedGlobalConf", "io_error": "IOError", "hsm_non_operational": "HSMNonOperational"}
+
+
+def legacy_type(modern: str) -> str:
+    """``server.clientproxy.global_conf_outdated`` -> ``Server.ClientProxy.OutdatedGlobalConf`` (before X-Road 7.8)."""
+    for prefix, old in _OLD_PREFIXES.items():
+        if modern.startswith(prefix + "."):
+            words = modern[len(prefix) + 1:].split(".")
+            return ".".join([old] + [_OLD_NAMES.get(w) or "".join(x.capitalize() for x in w.split("_")) for w in words])
+    return modern
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """A request body with a Content-Length or chunked (``http.server`` decodes neither)."""
+    if "chunked" not in (handler.headers.get("Transfer-Encoding") or "").lower():
+        length = int(handler.headers.get("Content-Length") or 0)
+        return handler.rfile.read(length) if length else b""
+    chunks = []
+    while size := int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16):
+        chunks.append(handler.rfile.read(size))
+        handler.rfile.readline()  # the CRLF after each chunk
+    while handler.rfile.readline().strip():  # trailers, up to the empty line
+        pass
+    return b"".join(chunks)
 
 
 class SecurityServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, *, legacy_errors: bool = False, timeout: float = 30.0) -> None:
+    def __init__(self, *, legacy_errors: bool = False, timeout: float = 30.0, chunked: bool = True) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.legacy_errors = legacy_errors
         self.timeout = timeout
+        self.chunked = chunked
+        #: service id -> the X-Road error code (7.8 spelling) its calls fail with
+        self.failures: dict[str, str] = {}
         #: "INSTANCE/CLASS/MEMBER/SUBSYSTEM/CODE" -> {"type": "REST"|"OPENAPI"|"WSDL", "url", "description", "endpoints"}
         self.services: dict[str, dict] = {}
         #: service id -> client ids allowed to call it
@@ -73,7 +107,13 @@ class SecurityServer(ThreadingHTTPServer):
         self.access.setdefault(service_id, set()).update(allow)
 
     def error_type(self, modern: str) -> str:
-        return LEGACY.get(modern, modern) if self.legacy_errors else modern
+        return legacy_type(modern) if self.legacy_errors else modern
+
+    def outgoing(self, body: bytes):
+        """A forwarded body: chunked (an iterator, so requests streams it) unless ``chunked=False``."""
+        if not body:
+            return None
+        return iter([body]) if self.chunked else body
 
     def __enter__(self) -> SecurityServer:
         self._thread.start()
@@ -122,8 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routing ----------------------------------------------------------------------------
 
     def _route(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        self.body = self.rfile.read(length) if length else b""
+        self.body = read_body(self)
         split = urlsplit(self.path)
         if split.path == "/listClients" and self.command == "GET":
             return self._json(200, {"member": self.server.members})
@@ -145,6 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) < 5:
             return self._xroad_error(400, "client.bad_request", "The service id needs INSTANCE/CLASS/MEMBER/SUBSYSTEM/CODE.")
         service_id = "/".join(unquote(p) for p in parts[:5])
+        if service_id in self.server.failures:
+            code = self.server.failures[service_id]
+            return self._xroad_error(500 if code.startswith("server.") else 400, code, f"{code} (stand-in)")
         service = self.server.services.get(service_id)
         if service is None or service["type"] == "WSDL":
             return self._xroad_error(500, "server.serverproxy.unknown_service", f"Unknown service {service_id}")
@@ -160,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent.setdefault("Accept", "application/json")
         self.server.forwarded.append({"method": self.command, "url": target, "headers": dict(sent), "body": self.body})
         try:
-            answer = requests.request(self.command, target, headers=sent, data=self.body or None,
+            answer = requests.request(self.command, target, headers=sent, data=self.server.outgoing(self.body),
                                       timeout=self.server.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             return self._xroad_error(500, "server.serverproxy.network_error", f"Cannot reach the service: {exc}")
@@ -214,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
         if code == "getWsdl":
             return self._soap_wsdl(envelope, header, provider, client)
         service_id = f"{provider}/{code}"
+        if service_id in self.server.failures:
+            return self._soap_fault(self.server.failures[service_id], f"{self.server.failures[service_id]} (stand-in)")
         service = self.server.services.get(service_id)
         if service is None or service["type"] != "WSDL":
             return self._soap_fault("server.serverproxy.unknown_service", f"Unknown service {service_id}")
@@ -221,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._soap_fault("server.serverproxy.access_denied", f"Request is not allowed: {service_id} for {client}")
         self.server.forwarded.append({"method": "POST", "url": service["url"], "headers": dict(self.headers), "body": self.body})
         try:
-            answer = requests.post(service["url"], data=self.body, timeout=self.server.timeout,
+            answer = requests.post(service["url"], data=self.server.outgoing(self.body), timeout=self.server.timeout,
                                    headers={"Content-Type": self.headers.get("Content-Type", "text/xml"),
                                             "SOAPAction": self.headers.get("SOAPAction", '""')})
         except requests.RequestException as exc:
@@ -237,22 +281,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._soap_fault("server.serverproxy.service_failed", "The service's answer is not SOAP")
         self._send(answer.status_code, content, [("Content-Type", "text/xml; charset=utf-8")])
 
-    def _soap_reply(self, header, body_child, *, extra: list[tuple[bytes, str]] = ()):
+    def _soap_reply(self, header, body_child, *, attachment: bytes | None = None):
         env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soapenv": SOAP_ENV, "xrd": XRD, "id": ID})
         out_header = etree.SubElement(env, f"{{{SOAP_ENV}}}Header")
         for el in list(header):
             out_header.append(copy.deepcopy(el))
         etree.SubElement(env, f"{{{SOAP_ENV}}}Body").append(body_child)
         xml = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
-        if not extra:
+        if attachment is None:
             return self._send(200, xml, [("Content-Type", "text/xml; charset=utf-8")])
+        # X-Road's MultipartSoapMessageEncoder: "Content-Type:" without a space, no start parameter.
         boundary = "xroad" + uuid.uuid4().hex
-        chunks = [f"--{boundary}\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-ID: <soap>\r\n\r\n".encode() + xml]
-        for content, ctype in extra:
-            chunks.append(f"\r\n--{boundary}\r\nContent-Type: {ctype}\r\nContent-Transfer-Encoding: binary\r\n"
-                          f"Content-ID: <wsdl>\r\n\r\n".encode() + content)
-        payload = b"".join(chunks) + f"\r\n--{boundary}--\r\n".encode()
-        self._send(200, payload, [("Content-Type", f'multipart/related; type="text/xml"; start="<soap>"; boundary="{boundary}"')])
+        payload = (f"--{boundary}\r\nContent-Type:text/xml; charset=UTF-8\r\n\r\n".encode() + xml
+                   + f"\r\n--{boundary}\r\nContent-Type:text/xml\r\nContent-Transfer-Encoding: binary\r\n"
+                     f"Content-ID: <wsdl={uuid.uuid4()}@x-road.eu>\r\n\r\n".encode()
+                   + attachment + f"\r\n--{boundary}--\r\n".encode())
+        self._send(200, payload, [("Content-Type", f'multipart/related; type="text/xml"; charset=UTF-8; boundary={boundary}')],
+                   chunked=self.server.chunked)
 
     def _soap_list(self, envelope, header, provider, code, client):
         out = etree.Element(f"{{{XRD}}}{code}Response")
@@ -280,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._soap_fault("server.serverproxy.network_error", str(exc))
         out = etree.Element(f"{{{XRD}}}getWsdlResponse")
         etree.SubElement(out, f"{{{XRD}}}serviceCode").text = code
-        return self._soap_reply(header, out, extra=[(wsdl, "text/xml")])
+        return self._soap_reply(header, out, attachment=_placeholder_address(wsdl))
 
     # --- answers -------------------------------------------------------------------------------------
 
@@ -302,16 +347,30 @@ class _Handler(BaseHTTPRequestHandler):
         etree.SubElement(fault, "faultcode").text = self.server.error_type(modern_type)
         etree.SubElement(fault, "faultstring").text = message
         etree.SubElement(fault, "faultactor")
-        etree.SubElement(fault, "detail").text = str(uuid.uuid4())
+        etree.SubElement(etree.SubElement(fault, "detail"), "faultDetail").text = str(uuid.uuid4())
         self._send(500, etree.tostring(env, xml_declaration=True, encoding="UTF-8"), [("Content-Type", "text/xml; charset=utf-8")])
 
     def _json(self, status: int, data) -> None:
         self._send(status, json.dumps(data).encode(), [("Content-Type", "application/json;charset=utf-8")])
 
-    def _send(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+    def _send(self, status: int, body: bytes, headers: list[tuple[str, str]], *, chunked: bool = False) -> None:
         self.send_response(status)
         for key, value in headers:
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(len(body)))))
         self.end_headers()
-        self.wfile.write(body)
+        if not chunked:
+            self.wfile.write(body)
+            return
+        for start in range(0, len(body), 4096):
+            piece = body[start:start + 4096]
+            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def _placeholder_address(wsdl: bytes) -> bytes:
+    """The WSDL with every soap:address location replaced, as X-Road's getWsdl does."""
+    root = etree.fromstring(wsdl, etree.XMLParser(resolve_entities=False, no_network=True))
+    for address in root.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
+        address.set("location", WSDL_ENDPOINT_ADDRESS)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

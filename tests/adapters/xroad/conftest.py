@@ -1,15 +1,26 @@
-"""X-Road fixtures: the assistant (live server + a real Celery worker + an
-OpenAI-compatible server) behind a Security Server stand-in on 127.0.0.1."""
+"""X-Road fixtures: the assistant (the sample portal in a real gunicorn + a real Celery
+worker + an OpenAI-compatible server) behind a Security Server stand-in on 127.0.0.1."""
 
 from __future__ import annotations
 
-import pytest
-from celery.contrib.testing.worker import start_worker
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
+import pytest
+import requests
+from celery.contrib.testing.worker import start_worker
+from django.db import connection
+
+from adapters.xroad.access import ensure_api_client, set_collections
+from adapters.xroad.models import XRoadClient
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.ingest import ingest_bytes
 from settings.celery import app as celery_app
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, ROOT
 from tests.servers.openai_compat import ChatServer
 from tests.servers.security_server import SecurityServer
 
@@ -52,11 +63,62 @@ def worker(transactional_db):
         yield
 
 
+@pytest.fixture(scope="module")
+def portal(django_db_setup, tmp_path_factory):
+    """The sample portal (settings.test, the test database) served by a real gunicorn, which
+    decodes chunked bodies as production WSGI servers do. Its URL; stopped after the module."""
+    listener = socket.create_server(("127.0.0.1", 0))  # gunicorn serves this socket: no port race
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test", "DJANGO_DEBUG": "0",
+           "GOVAI_TEST_DB_NAME": connection.settings_dict["NAME"]}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "settings.wsgi:application", "--bind", f"fd://{listener.fileno()}",
+             "--workers", "1", "--threads", "8", "--timeout", "120", "--graceful-timeout", "5"],
+            cwd=ROOT, env=env, pass_fds=(listener.fileno(),), start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        _wait_until_serving(url, process, log)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        listener.close()
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gunicorn exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{url}/xroad/soap?wsdl", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"gunicorn did not serve within 120 s:\n{log.read_text()[-3000:]}")
+
+
 @pytest.fixture
-def security_server(live_server, xroad_settings, rules):
-    """The stand-in, with our REST and SOAP services registered and the portal allowed."""
+def portal_grant(transactional_db, rules):
+    """The portal's grant as an administrator makes it (a database row): gunicorn does not see
+    the tests' settings overrides."""
+    row = XRoadClient.objects.create(identifier=PORTAL, services=["ask", "search"], api_client=ensure_api_client(PORTAL))
+    set_collections(row, ["rules"])
+    return row
+
+
+@pytest.fixture
+def security_server(portal, xroad_settings, portal_grant):
+    """The stand-in (chunked bodies, like the real one), with our REST and SOAP services,
+    served by gunicorn, registered and the portal allowed."""
     with SecurityServer() as ss:
-        register(ss, live_server.url)
+        register(ss, portal)
         yield ss
 
 

@@ -1,6 +1,7 @@
 """Both directions through the Security Server stand-in: consumers in another process
 (curl for REST, our zeep-based consumer command for SOAP) get cited answers from our
-provider (a live server, a real Celery worker, an OpenAI-compatible server); the
+provider (the sample portal in gunicorn, a real Celery worker, an OpenAI-compatible
+server), the bodies forwarded chunked as a real Security Server sends them; the
 consumer's discovery and error mapping against the stand-in."""
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import uuid
 
 import pytest
 import requests
+from lxml import etree
 
+from adapters.xroad import soap
 from adapters.xroad.consumer import XRoadConsumer, XRoadError, XRoadTransientError, normalise_type
 from adapters.xroad.identifiers import ServiceId
 from govai_plugin.exceptions import RetryableError
 from govai_plugin.models import AnswerJob, AuditEvent
 from tests.adapters.xroad.conftest import PORTAL, PROVIDER, QUESTION, STRANGER, register
+from tests.adapters.xroad.test_soap_provider import message, search_body
 from tests.conftest import ROOT
 from tests.servers.security_server import SecurityServer
 
@@ -62,6 +66,7 @@ def test_a_zeep_client_gets_a_cited_answer_over_soap_through_the_security_server
     fetched = run(sys.executable, "manage.py", "govai_xroad", *common, "wsdl", f"{PROVIDER}/askAssistant", "--out", str(wsdl))
     assert fetched.returncode == 0, fetched.stderr
     assert b"xrd:version" in wsdl.read_bytes()
+    assert b'location="http://example.org/xroad-endpoint"' in wsdl.read_bytes()  # as X-Road's getWsdl hands it out
     done = run(sys.executable, "manage.py", "govai_xroad", *common, "soap", f"{PROVIDER}/askAssistant", "--wsdl", str(wsdl),
                "--arg", f"question={QUESTION}", "--arg", "collection=rules", "--arg", "waitSeconds=20",
                "--user-id", "EE38001085718", "--issue", "CASE-2026-17")
@@ -106,9 +111,9 @@ def test_the_consumer_discovers_services_with_the_metaservices(security_server):
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["7.8-spelling", "legacy-spelling"])
-def test_security_server_errors_map_to_our_errors(live_server, xroad_settings, rules, legacy):
+def test_security_server_errors_map_to_our_errors(portal, xroad_settings, portal_grant, legacy):
     with SecurityServer(legacy_errors=legacy, timeout=2) as ss:
-        register(ss, live_server.url)
+        register(ss, portal)
         ss.add_service(f"{PROVIDER}/down", "OPENAPI", "http://127.0.0.1:9/", allow=(PORTAL,))
         portal = XRoadConsumer(ss.url, PORTAL)
         stranger = XRoadConsumer(ss.url, STRANGER)
@@ -131,15 +136,15 @@ def test_security_server_errors_map_to_our_errors(live_server, xroad_settings, r
         assert normalise_type(as_xml.value.type) == "server.serverproxy.accessdenied" and as_xml.value.detail
 
 
-def test_soap_faults_from_the_security_server_map_to_our_errors(live_server, xroad_settings, rules, tmp_path):
+def test_soap_faults_from_the_security_server_map_to_our_errors(portal, xroad_settings, portal_grant, tmp_path):
     with SecurityServer(legacy_errors=True) as ss:
-        register(ss, live_server.url)
+        register(ss, portal)
         wsdl = tmp_path / "a.wsdl"
-        wsdl.write_bytes(requests.get(f"{live_server.url}/xroad/soap?wsdl", timeout=10).content)
+        wsdl.write_bytes(requests.get(f"{portal}/xroad/soap?wsdl", timeout=10).content)
         with pytest.raises(XRoadError) as denied:
             XRoadConsumer(ss.url, STRANGER).soap_call(str(wsdl), f"{PROVIDER}/searchPassages", query="x")
         assert denied.value.type == "Server.ServerProxy.AccessDenied" and denied.value.source == "x-road"
-        assert not denied.value.retryable
+        assert not denied.value.retryable and denied.value.at_fault == "client"  # we lack the access right
         with pytest.raises(XRoadError) as provider_fault:
             XRoadConsumer(ss.url, PORTAL).soap_call(str(wsdl), f"{PROVIDER}/getAnswer", jobId=str(uuid.uuid4()))
         assert provider_fault.value.source == "provider" and "NotFound" in provider_fault.value.type
@@ -152,4 +157,28 @@ def test_an_unreachable_security_server_is_a_retryable_error():
     consumer = XRoadConsumer("http://127.0.0.1:9", PORTAL, timeout=2)
     with pytest.raises(XRoadTransientError) as error:
         consumer.rest("GET", ServiceId.parse(f"{PROVIDER}/assistant"))
-    assert error.value.type == "client.network_error"
+    assert error.value.type == "client.network_error" and error.value.at_fault == "client"  # our own Security Server
+
+
+def test_gunicorn_hands_chunked_bodies_to_the_provider_within_the_size_limit(portal, xroad_settings, portal_grant):
+    """Straight to the portal in gunicorn, chunked as the provider's Security Server sends:
+    read when within GOVAI['XROAD']['MAX_BODY_BYTES'] (1,000,000 by default), refused past it."""
+    soap_type = {"Content-Type": "text/xml; charset=utf-8"}
+    answer = requests.post(f"{portal}/xroad/soap", data=iter([message("searchPassages", search_body())]), headers=soap_type,
+                           timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert etree.fromstring(answer.content).findall(".//{%s}passage" % soap.NS)
+    too_big = requests.post(f"{portal}/xroad/soap", data=iter([b"<" + b"x" * 600_000, b"y" * 600_000]), headers=soap_type,
+                            timeout=60)
+    assert too_big.status_code == 500 and b"Client.TooLarge" in too_big.content
+    rest = {"X-Road-Client": PORTAL, "X-Road-Id": str(uuid.uuid4()), "Content-Type": "application/json"}
+    found = requests.post(f"{portal}/xroad/rest/search/passages", data=iter([b'{"query": "housing benefit decision"}']),
+                          headers=rest, timeout=60)
+    assert found.status_code == 200 and found.json()["hits"] and found.headers["Content-Type"] == "application/json; charset=utf-8"
+    refused = requests.post(f"{portal}/xroad/rest/search/passages", data=iter([b'{"query": "' + b"x" * 1_000_000 + b'"}']),
+                            headers=rest, timeout=60)
+    assert refused.status_code == 413 and refused.json()["error"] == "too_large"
+    deep = requests.post(f"{portal}/xroad/rest/search/passages", data=b"[" * 100_000 + b"]" * 100_000, headers=rest, timeout=60)
+    assert deep.status_code == 400 and deep.json()["error"]
+    unknown = requests.get(f"{portal}/xroad/rest/search/nowhere", headers=rest, timeout=60)
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
