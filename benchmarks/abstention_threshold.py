@@ -1,6 +1,6 @@
 """Calibrate ANSWERS.MIN_SIMILARITY: the retrieval gate before any text is generated.
 
-    python benchmarks/abstention_threshold.py [--labels fixtures/eval/abstention.jsonl]
+    python benchmarks/abstention_threshold.py [--labels fixtures/eval/abstention.jsonl] [--smoke]
 
 Ingests the sample corpus into a scratch database, runs each labelled question through
 the same hybrid retrieval ``ask()`` uses, and takes the best dense cosine similarity
@@ -22,8 +22,11 @@ from django.db import connection
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--labels", default=str(ROOT / "fixtures" / "eval" / "abstention.jsonl"))
+    parser.add_argument("--smoke", action="store_true", help="3 answerable and 3 unanswerable questions: only checks the script runs")
     args = parser.parse_args()
     labelled = [json.loads(line) for line in open(args.labels, encoding="utf-8") if line.strip()]
+    if args.smoke:
+        labelled = [r for r in labelled if r["answerable"]][:3] + [r for r in labelled if not r["answerable"]][:3]
     test_db = scratch_database()
     from govai_plugin.conf import govai_settings
     from govai_plugin.services.access import create_collection

@@ -1,6 +1,6 @@
 """The answer pipeline's own overhead against a direct call to the same server, in one run.
 
-    python benchmarks/answer_overhead.py [--model smollm2-135m] [--runs 20]
+    python benchmarks/answer_overhead.py [--model smollm2-135m] [--runs 20] [--smoke]
 
 Runs in a scratch database with the sample corpus. Starts the embedded llama-server
 and an in-process Celery worker (threads pool, 4 slots) on the embedded broker.
@@ -20,7 +20,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from _setup import ROOT, machine, percentile, scratch_database
+from _setup import ROOT, llm_folder, machine, own_queue, percentile, scratch_database
 from django.db import connection
 
 QUESTIONS = [
@@ -38,7 +38,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--parallel", type=int, default=0, help="llama-server slots (0: its default)")
+    parser.add_argument("--smoke", action="store_true", help="1 run of 4 tokens from 2 passages, 1 asker: only checks the script runs")
     args = parser.parse_args()
+    askers_tried = (1, 2, 4)
+    if args.smoke:
+        args.runs, args.max_tokens, askers_tried = 1, 4, (1,)
     # No prompt cache on the server: the direct call re-sends the prompt the pipeline just
     # sent, and would otherwise skip its prompt processing and look faster than it is.
     os.environ["LLAMA_ARG_CACHE_PROMPT"] = "0"
@@ -50,17 +54,20 @@ def main() -> None:
     from django.test.utils import override_settings
     from huggingface_hub import InferenceClient
 
-    from govai_plugin.embedded import data_dir, llm
+    from govai_plugin.embedded import llm
     from govai_plugin.models import AnswerJob, ApiClient
     from govai_plugin.services.access import create_collection, grant
     from govai_plugin.services.answers import ask
     from govai_plugin.services.ingest import ingest_paths
     from settings.celery import app
 
-    folder = data_dir() / "llm"
+    own_queue(app)
+    folder = llm_folder()
     llm.stop(folder)  # a fresh server with this run's environment
     state = llm.ensure_running(folder, args.model, threads=0, context=4096)
     govai = {"LLM": {"BASE_URL": state["url"], "MODEL": state["alias"], "MAX_TOKENS": args.max_tokens, "TEMPERATURE": 0.0}}
+    if args.smoke:
+        govai["ANSWERS"] = {"TOP_K": 2}  # a short prompt
     results = {"machine": machine(), "model": state["alias"], "max_tokens": args.max_tokens,
                "parallel_slots": args.parallel or "default"}
     try:
@@ -111,8 +118,8 @@ def main() -> None:
                 print(json.dumps(results["overhead"]), flush=True)
 
                 throughput = {}
-                for askers in (1, 2, 4):
-                    n = askers * 4
+                for askers in askers_tried:
+                    n = askers * (1 if args.smoke else 4)
                     started = time.perf_counter()
                     with ThreadPoolExecutor(askers) as pool:
                         done = list(pool.map(lambda i: through_pipeline(QUESTIONS[i % len(QUESTIONS)]), range(n)))

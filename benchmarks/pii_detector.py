@@ -1,6 +1,6 @@
 """Precision and recall of the personal-data detector on the labelled set.
 
-    python benchmarks/pii_detector.py [--labels fixtures/eval/pii.jsonl]
+    python benchmarks/pii_detector.py [--labels fixtures/eval/pii.jsonl] [--smoke]
 
 A detection counts when its kind and its exact text match a label. "Leaked" counts labelled
 values that no detection covers at all (whatever its kind): those would reach the model.
@@ -21,8 +21,11 @@ from govai_plugin.pii import detect
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--labels", default=str(ROOT / "fixtures" / "eval" / "pii.jsonl"))
+    parser.add_argument("--smoke", action="store_true", help="the first 10 texts: only checks the script runs")
     args = parser.parse_args()
     rows = [json.loads(line) for line in open(args.labels, encoding="utf-8") if line.strip()]
+    if args.smoke:
+        rows = rows[:10]
     patterns = get_hooks().pii_patterns()
     tp, fp, fn, leaked = Counter(), Counter(), Counter(), 0
     examples = []

@@ -1,6 +1,6 @@
 """Retrieval latency (p50/p95) for hybrid, dense and full-text search at 10k and 100k chunks.
 
-    python benchmarks/retrieval_latency.py [--sizes 10000 100000] [--queries 100]
+    python benchmarks/retrieval_latency.py [--sizes 10000 100000] [--queries 100] [--smoke]
 
 Runs in a scratch database (created and dropped like a test database), so the
 dev data is untouched. Synthetic data: random unit vectors and 60-word texts
@@ -54,8 +54,8 @@ def populate(size: int, rng: np.random.Generator) -> Collection:
         cursor.execute("DROP INDEX IF EXISTS govai_chunk_search_gin")
         raw = cursor.cursor
         with raw.copy(
-            "COPY govai_plugin_chunk (document_id, collection_id, ordinal, text, heading_path, char_start, char_end, embedding, ts_config)"
-            " FROM STDIN"
+            "COPY govai_plugin_chunk (document_id, collection_id, ordinal, text, heading_path, char_start, char_end, embedding,"
+            " ts_config, quarantine_reason) FROM STDIN"
         ) as copy:
             for start in range(0, size, 5000):
                 n = min(5000, size - start)
@@ -64,7 +64,7 @@ def populate(size: int, rng: np.random.Generator) -> Collection:
                 for i in range(n):
                     text = " ".join(words(rng, 60))
                     vec = "[" + ",".join(f"{x:.5f}" for x in vectors[i]) + "]"
-                    copy.write_row((doc.id, collection.id, start + i, text, "", 0, 0, vec, "english"))
+                    copy.write_row((doc.id, collection.id, start + i, text, "", 0, 0, vec, "english", ""))
         cursor.execute("UPDATE govai_plugin_chunk SET search_vector = to_tsvector('english', text)")
         cursor.execute("SET maintenance_work_mem = '1GB'")
         cursor.execute(
@@ -88,7 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--smoke", action="store_true", help="500 chunks, 5 queries: only checks the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.queries = [500], 5
     rng = np.random.default_rng(42)
     test_db = scratch_database()
     results = {"machine": machine(), "database": test_db, "runs": []}

