@@ -12,6 +12,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from tests.servers.security_server import read_body
+
 WSDL = Path(__file__).resolve().parents[2] / "fixtures" / "registry" / "population-register.wsdl"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = "urn:example:population-register:v1"
@@ -52,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, wsdl.encode())
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = read_body(self)  # the Security Server forwards chunked, as the real one does
         mode = self.server.mode
         if mode == "slow":
             time.sleep(5)

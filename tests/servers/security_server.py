@@ -17,11 +17,10 @@ no code with the adapter it tests:
   ``xrd:requestHash`` to the answer's header; metaservices ``listMethods``,
   ``allowedMethods`` and ``getWsdl`` (the WSDL as a MIME attachment).
 
-With ``chunked=True`` it forwards request bodies (SOAP and REST) as X-Road's own proxy
-does, with ``Transfer-Encoding: chunked`` and no ``Content-Length`` (an entity of unknown
-length); the X-Road tests use that. The default still sends a ``Content-Length``, for
-providers standing in on ``http.server`` that do not decode chunks yet (:func:`read_body`
-does). ``getWsdl`` answers as X-Road's
+It forwards request bodies (SOAP and REST) as X-Road's own proxy does, with
+``Transfer-Encoding: chunked`` and no ``Content-Length`` (an entity of unknown length);
+``chunked=False`` sends a ``Content-Length`` instead. Providers standing in on
+``http.server`` read either with :func:`read_body`. ``getWsdl`` answers as X-Road's
 metaservice handler does: ``multipart/related; type="text/xml"; charset=UTF-8``, the SOAP
 part first, then the WSDL (``Content-Transfer-Encoding: binary``, ``Content-ID:
 <wsdl=...@x-road.eu>``) with its ``soap:address`` replaced by a placeholder. ``failures``
@@ -83,7 +82,7 @@ def read_body(handler: BaseHTTPRequestHandler) -> bytes:
 class SecurityServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, *, legacy_errors: bool = False, timeout: float = 30.0, chunked: bool = False) -> None:
+    def __init__(self, *, legacy_errors: bool = False, timeout: float = 30.0, chunked: bool = True) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.legacy_errors = legacy_errors
         self.timeout = timeout

@@ -117,7 +117,7 @@ def portal_grant(transactional_db, rules):
 def security_server(portal, xroad_settings, portal_grant):
     """The stand-in (chunked bodies, like the real one), with our REST and SOAP services,
     served by gunicorn, registered and the portal allowed."""
-    with SecurityServer(chunked=True) as ss:
+    with SecurityServer() as ss:
         register(ss, portal)
         yield ss
 

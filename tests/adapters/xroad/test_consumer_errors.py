@@ -85,7 +85,7 @@ ROW = pytest.mark.parametrize(("code", "retryable", "at_fault"), ROWS, ids=[r[0]
 
 @pytest.fixture(scope="module")
 def ss():
-    with SecurityServer(chunked=True) as server:
+    with SecurityServer() as server:
         yield server
 
 

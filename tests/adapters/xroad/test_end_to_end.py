@@ -112,7 +112,7 @@ def test_the_consumer_discovers_services_with_the_metaservices(security_server):
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["7.8-spelling", "legacy-spelling"])
 def test_security_server_errors_map_to_our_errors(portal, xroad_settings, portal_grant, legacy):
-    with SecurityServer(legacy_errors=legacy, timeout=2, chunked=True) as ss:
+    with SecurityServer(legacy_errors=legacy, timeout=2) as ss:
         register(ss, portal)
         ss.add_service(f"{PROVIDER}/down", "OPENAPI", "http://127.0.0.1:9/", allow=(PORTAL,))
         portal = XRoadConsumer(ss.url, PORTAL)
@@ -137,7 +137,7 @@ def test_security_server_errors_map_to_our_errors(portal, xroad_settings, portal
 
 
 def test_soap_faults_from_the_security_server_map_to_our_errors(portal, xroad_settings, portal_grant, tmp_path):
-    with SecurityServer(legacy_errors=True, chunked=True) as ss:
+    with SecurityServer(legacy_errors=True) as ss:
         register(ss, portal)
         wsdl = tmp_path / "a.wsdl"
         wsdl.write_bytes(requests.get(f"{portal}/xroad/soap?wsdl", timeout=10).content)
