@@ -281,6 +281,18 @@ CASE_ADAPTER_KEYS = {
 }
 
 
+def _reviewer_errors(name, cfg: dict) -> list[Error]:
+    """REVIEWERS grants a case system's suggestions to API clients by name; WIDGET_CLIENT must be one of them."""
+    reviewers = cfg.get("REVIEWERS", [])
+    if not isinstance(reviewers, (list, tuple)) or not all(isinstance(r, str) and r for r in reviewers):
+        return [_error(98, f"Case system {name!r}: REVIEWERS must be a list of API client names.", "e.g. ['caseapp'].")]
+    widget = cfg.get("WIDGET_CLIENT")
+    if widget is not None and widget not in reviewers:
+        return [_error(98, f"Case system {name!r}: WIDGET_CLIENT {widget!r} is not listed in REVIEWERS.",
+                       "The widget's users see what that client may see: list it in REVIEWERS too.")]
+    return []
+
+
 @register(Tags.compatibility)
 def check_cases(app_configs=None, **kwargs) -> list[Error]:
     if not _shape_ok():
@@ -316,6 +328,7 @@ def check_cases(app_configs=None, **kwargs) -> list[Error]:
             if registry not in registries:
                 errors.append(_error(95, f"Case system {name!r} uses registry {registry!r}, which GOVAI['REGISTRIES'] lacks.",
                                      "Configure it or remove it."))
+        errors += _reviewer_errors(name, cfg)
         if cfg.get("USE_CASE"):
             from govai_plugin.services.plugins import use_cases
 

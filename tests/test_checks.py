@@ -91,6 +91,11 @@ def test_database_check_sees_pgvector_and_matching_dimensions(settings):
         ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "case-webhook", "SECRET": "s" * 20, "CASE_URL": "http://x/{case_id}",
                                        "SUGGESTION_URL": "http://x/{case_id}/s", "USE_CASE": "poetry"}}}}, ["govai.E096"]),
         ({"REGISTRIES": {"population": {"WSDL": "x.wsdl", "OPERATION": "getPerson", "INPUT": {"a": "b"}}}}, ["govai.E097"]),
+        ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "case-webhook", "SECRET": "s" * 20, "CASE_URL": "http://x/{case_id}",
+                                       "SUGGESTION_URL": "http://x/{case_id}/s", "REVIEWERS": "caseapp"}}}}, ["govai.E098"]),
+        ({"CASES": {"SYSTEMS": {"cs": {"ADAPTER": "case-webhook", "SECRET": "s" * 20, "CASE_URL": "http://x/{case_id}",
+                                       "SUGGESTION_URL": "http://x/{case_id}/s", "REVIEWERS": ["caseapp"],
+                                       "WIDGET_CLIENT": "portal"}}}}, ["govai.E098"]),
     ],
 )
 def test_case_and_registry_misconfigurations(settings, govai, expected):
