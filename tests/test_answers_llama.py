@@ -45,10 +45,11 @@ def test_a_worker_generates_through_the_embedded_llama_server(rules, settings, l
     assert job.first_token_at is not None and job.timings()["time_to_first_token"] >= 0
 
 
-def test_the_generate_hook_starts_the_embedded_server_when_none_is_configured(settings, tmp_path):
+def test_the_generate_hook_starts_the_embedded_server_when_none_is_configured(settings, tmp_path, monkeypatch):
     from govai_plugin.hooks.manager import get_hooks
     from govai_plugin.types import GenerationParams, Prompt
 
+    monkeypatch.delenv("GOVAI_DATA_DIR", raising=False)  # it would win over the DATA_DIR setting
     settings.GOVAI = {"DATA_DIR": str(tmp_path), "LLM": {"EMBEDDED_MODEL": "smollm2-135m", "EMBEDDED_THREADS": 2}}
     prompt = Prompt(messages=[{"role": "user", "content": "Say hello."}], use_case="x", template_version="x/1")
     try:
