@@ -98,6 +98,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two "status" choice sets (a document's outcome, an ingestion job's): each gets its own name.
+    "ENUM_NAME_OVERRIDES": {"IngestOutcomeStatusEnum": "govai_plugin.api.serializers.OUTCOME_STATUSES"},
 }
 # Uploads up to GOVAI["API"]["MAX_UPLOAD_BYTES"] stream to disk past this size.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

@@ -48,6 +48,9 @@ def test_defaults_pass():
         ({"RETRIEVAL": {"BM25_B": 1.5}}, check_retrieval, ["govai.E039"]),
         ({"INGESTION": {"LANGUAGES": {"et": "estonian"}}}, check_ingestion, ["govai.E042"]),
         ({"INGESTION": {"LEGACY_ENCODING": "klingon"}}, check_ingestion, ["govai.E045"]),
+        ({"INGESTION": {"ASYNC_ABOVE_BYTES": 0}}, check_ingestion, ["govai.E047"]),
+        ({"INGESTION": {"MAX_UNPACKED_BYTES": 0}}, check_ingestion, ["govai.E047"]),
+        ({"INGESTION": {"MAX_COMPRESSION_RATIO": -5}}, check_ingestion, ["govai.E047"]),
     ],
 )
 def test_each_misconfiguration_has_its_own_id_and_hint(settings, govai, check, expected):

@@ -119,9 +119,13 @@ class DocumentUploadSerializer(serializers.Serializer):
         return attrs
 
 
+#: What happened to one uploaded document (named IngestOutcomeStatusEnum in the schema).
+OUTCOME_STATUSES = ["created", "new_version", "unchanged", "failed"]
+
+
 class IngestOutcomeSerializer(serializers.Serializer):
     source = serializers.CharField()
-    status = serializers.ChoiceField(choices=["created", "new_version", "unchanged", "failed"])
+    status = serializers.ChoiceField(choices=OUTCOME_STATUSES)
     document = serializers.UUIDField(allow_null=True, source="document.uid", default=None)
     version = serializers.IntegerField(allow_null=True, source="document.version", default=None)
     chunks = serializers.IntegerField()
@@ -133,7 +137,7 @@ class StoredOutcomeSerializer(serializers.Serializer):
     """One document's outcome as an ingestion job keeps it (the same fields as an upload's)."""
 
     source = serializers.CharField()
-    status = serializers.ChoiceField(choices=["created", "new_version", "unchanged", "failed"])
+    status = serializers.ChoiceField(choices=OUTCOME_STATUSES)
     document = serializers.UUIDField(allow_null=True)
     version = serializers.IntegerField(allow_null=True)
     chunks = serializers.IntegerField()

@@ -120,6 +120,8 @@ class CollectionDocumentsView(GovAIView):
         responses={
             201: s.IngestOutcomeSerializer(many=True),
             200: s.IngestOutcomeSerializer(many=True),
+            202: OpenApiResponse(s.IngestionJobSerializer, description="Larger than INGESTION.ASYNC_ABOVE_BYTES: "
+                                 "queued for a worker; poll the job at the Location header."),
             400: ERROR, 403: ERROR, 404: ERROR, 413: ERROR,
             422: OpenApiResponse({"type": "array", "items": {"$ref": "#/components/schemas/IngestOutcome"}},
                                  description="Nothing could be ingested: each document's outcome says why."),

@@ -6,7 +6,6 @@ lxml.html (already a dependency through zeep; parsed with network access off).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import re
@@ -251,26 +250,17 @@ def _extract_pdf(source: SourceFile) -> ExtractionResult:
 
 
 def _pdf_stream_limits():
-    """pypdf's own per-stream decompression limits (75 MB by default), lowered to ours.
-
-    pypdf >= 7 takes them per call (a context variable); older versions read module constants.
-    """
+    """pypdf's own per-stream decompression limits (75 MB by default), lowered to ours, for this call only."""
     import pypdf
-    from pypdf import filters
 
     limit = govai_settings.INGESTION["MAX_UNPACKED_BYTES"] // 4
-    if hasattr(pypdf, "apply_configuration"):
-        return pypdf.apply_configuration(**{name: limit for name in _PDF_LIMITS})
-    for name in _PDF_LEGACY_LIMITS:
-        setattr(filters, name, limit)
-    return contextlib.nullcontext()
+    return pypdf.apply_configuration(**{name: limit for name in _PDF_LIMITS})
 
 
 _PDF_LIMITS = (
     "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
     "brotli_maximum_output_length", "array_based_stream_maximum_output_length",
 )
-_PDF_LEGACY_LIMITS = ("ZLIB_MAX_OUTPUT_LENGTH", "LZW_MAX_OUTPUT_LENGTH", "RUN_LENGTH_MAX_OUTPUT_LENGTH")
 
 
 def _read_pdf(source: SourceFile) -> ExtractionResult:
