@@ -153,9 +153,9 @@ DEFAULTS: dict[str, Any] = {
         # questions (each one costs model time), "default" every endpoint without a scope.
         "RATE_LIMITS": {"ask": "30/min", "search": "120/min", "ingest": "60/min", "case_events": "300/min",
                         "default": "600/min"},
-        # Failed authentications (wrong or unknown API keys) per client address ("N/unit"; ""
-        # for no limit). Past it, no key from that address is checked until the window has
-        # room (429 with Retry-After).
+        # Failed authentications (wrong or unknown API keys) per key id and client address
+        # ("N/unit"; "" for no limit). Past it, that key id is not checked from that address
+        # until the window ends (429 with Retry-After).
         "AUTH_FAILURE_LIMIT": "20/min",
     },
     # X-Road (adapters.xroad): the assistant as a provider behind the

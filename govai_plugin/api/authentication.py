@@ -17,23 +17,34 @@ _TOUCH_EVERY = dt.timedelta(minutes=1)
 _KEY_ID = re.compile(r"[0-9a-f]{1,16}")
 
 
+def _key_id(header: list[bytes]) -> str:
+    """The key id a header names (``govai_<id>_...``), or "" for anything malformed: the bucket
+    its failures count in."""
+    parts = header[1].split(b"_") if len(header) == 2 else []
+    if len(parts) >= 3 and _KEY_ID.fullmatch(parts[1].decode("ascii", errors="replace")):
+        return parts[1].decode("ascii")
+    return ""
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keywords = ("bearer", "token")
 
     def authenticate(self, request):
-        """The client whose key is sent, or None without a key. A wrong key counts against
-        the caller's address (``API.AUTH_FAILURE_LIMIT``); past the limit no key is checked."""
+        """The client whose key is sent, or None without a key. A wrong key counts against its
+        key id and the caller's address (``API.AUTH_FAILURE_LIMIT``); past the limit that key
+        id is not checked from that address until the window ends."""
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower().decode(errors="replace") not in self.keywords:
             return None
+        key_id = _key_id(header)
         throttle = FailedAuthThrottle()
-        wait = throttle.wait_before_trying(request)
+        wait = throttle.wait_before_trying(request, key_id)
         if wait is not None:
-            raise exceptions.Throttled(wait, "Too many failed authentications from this address.")
+            raise exceptions.Throttled(wait, "Too many failed authentications with this key from this address.")
         try:
             return self._client(header)
         except exceptions.AuthenticationFailed:
-            throttle.record_failure(request)
+            throttle.record_failure(request, key_id)
             raise
 
     def _client(self, header: list[bytes]):

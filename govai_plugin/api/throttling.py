@@ -14,6 +14,8 @@ caller could otherwise name a new address with every request).
 
 from __future__ import annotations
 
+import ipaddress
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -56,29 +58,51 @@ class ClientRateThrottle(_ByAddress):
 
 
 class FailedAuthThrottle(_ByAddress):
-    """``GOVAI["API"]["AUTH_FAILURE_LIMIT"]`` failed authentications per address ("20/min"):
-    past it, every key from that address is refused (429) until the window has room, so
-    keys cannot be guessed, nor the key table queried, at the rate of the network."""
+    """``GOVAI["API"]["AUTH_FAILURE_LIMIT"]`` failed authentications ("20/min") per key id and
+    address: past it, that key id is refused from that address (429) without being checked
+    until the window ends, so no key's secret can be guessed at the rate of the network.
 
-    cache_format = "govai_auth_failures:%(ident)s"
+    Counted per key id, not per address alone: behind a proxy or a NAT many clients share an
+    address, and one caller's wrong keys must not lock the others out. IPv6 addresses count
+    per /64 (one host usually holds the whole prefix). The count is a fixed window kept with
+    the cache's atomic ``add``/``incr``, so parallel failures are all counted.
+    """
 
-    def get_rate(self) -> str | None:
-        return govai_settings.API["AUTH_FAILURE_LIMIT"] or None
+    cache_format = "govai_auth_failures:%(ident)s:%(key_id)s:%(window)d"
 
-    def get_cache_key(self, request, view=None) -> str:
-        return self.cache_format % {"ident": self.get_ident(request)}
+    def __init__(self) -> None:
+        self.rate = govai_settings.API["AUTH_FAILURE_LIMIT"] or None
+        if self.rate:
+            self.num_requests, self.duration = self.parse_rate(self.rate)
 
-    def wait_before_trying(self, request) -> float | None:
-        """Seconds this address must wait before a key is checked, or None."""
+    def get_ident(self, request) -> str:
+        address = super().get_ident(request)
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+    def _window(self, request, key_id: str) -> tuple[str, int]:
+        """The counter's cache key for this window, and the seconds left in it."""
+        now = self.timer()
+        window = int(now // self.duration)
+        left = max(1, int(self.duration - now % self.duration + 0.999))
+        return self.cache_format % {"ident": self.get_ident(request), "key_id": key_id, "window": window}, left
+
+    def wait_before_trying(self, request, key_id: str) -> int | None:
+        """Seconds before ``key_id`` is checked again from this address, or None."""
         if not self.rate:
             return None
-        self.key, self.now = self.get_cache_key(request), self.timer()
-        self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
-        if len(self.history) < self.num_requests:
-            return None
-        return self.duration - (self.now - self.history[-1])  # until the oldest failure leaves the window
+        key, left = self._window(request, key_id)
+        return left if self.cache.get(key, 0) >= self.num_requests else None
 
-    def record_failure(self, request) -> None:
-        if self.rate and self.wait_before_trying(request) is None:
-            self.history.insert(0, self.now)
-            self.cache.set(self.key, self.history, self.duration)
+    def record_failure(self, request, key_id: str) -> None:
+        if not self.rate:
+            return
+        key, left = self._window(request, key_id)
+        self.cache.add(key, 0, timeout=left + 1)
+        try:
+            self.cache.incr(key)
+        except ValueError:  # expired between add and incr
+            self.cache.set(key, 1, timeout=left + 1)

@@ -358,22 +358,46 @@ def test_the_sample_portal_logs_server_errors_to_the_console():
 
 # --- Defaults (item 13) --------------------------------------------------------------------------
 
-def test_failed_authentications_are_throttled_per_address(db, settings, api_client_factory):
+def test_failed_authentications_are_throttled_per_key_and_address(db, settings, api_client_factory):
     settings.GOVAI = {"API": {"AUTH_FAILURE_LIMIT": "3/min", "RATE_LIMITS": {"default": ""}}}
     good = api_client_factory("good")
+    good_key_id = good.govai_client.key_id
     bad = APIClient()
-    for key in ("govai_0a1b2c3d4e5f_wrong", "govai_ffffffffffff_guess", "nonsense"):
-        bad.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    bad.credentials(HTTP_AUTHORIZATION=f"Bearer govai_{good_key_id}_guessed-secret")
+    for _ in range(3):
         assert bad.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7").status_code == 401
     refused = bad.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7")
     assert refused.status_code == 429 and refused.json()["error"] == "throttled" and int(refused["Retry-After"]) > 0
-    # No key is checked from that address now, not even a good one: guessing gains nothing.
+    # That key id is not checked from that address now, not even with the right secret: guessing gains nothing.
     assert good.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7").status_code == 429
-    # Other addresses are not affected, nor are callers without a key, nor a spoofed X-Forwarded-For.
+    # Another client behind the same address (a proxy, a NAT) is not locked out, nor is the
+    # key from another address, nor are callers without a key; a spoofed X-Forwarded-For changes nothing.
+    other = api_client_factory("other")
+    assert other.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7").status_code == 200
     assert good.get("/api/v1/collections", REMOTE_ADDR="192.0.2.8").status_code == 200
     assert APIClient().get("/api/v1/transparency", REMOTE_ADDR="192.0.2.7").status_code == 200
-    bad.credentials(HTTP_AUTHORIZATION="Bearer govai_0a1b2c3d4e5f_wrong")
     assert bad.get("/api/v1/collections", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
+    # Malformed keys share one bucket per address; an IPv6 caller counts per /64.
+    for address in ("2001:db8::1", "2001:db8::2", "2001:db8::3"):
+        bad.credentials(HTTP_AUTHORIZATION="Bearer nonsense")
+        assert bad.get("/api/v1/collections", REMOTE_ADDR=address).status_code == 401
+    assert bad.get("/api/v1/collections", REMOTE_ADDR="2001:db8::ffff").status_code == 429
+    assert bad.get("/api/v1/collections", REMOTE_ADDR="2001:db9::1").status_code == 401
+
+
+def test_parallel_failed_authentications_are_all_counted(db, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.test import RequestFactory
+
+    from govai_plugin.api.throttling import FailedAuthThrottle
+
+    settings.GOVAI = {"API": {"AUTH_FAILURE_LIMIT": "100/min"}}
+    request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.20")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: FailedAuthThrottle().record_failure(request, "abc"), range(100)))
+    assert FailedAuthThrottle().wait_before_trying(request, "abc") is not None
+    assert FailedAuthThrottle().wait_before_trying(request, "abd") is None
 
 
 def test_successful_authentications_are_not_counted(db, settings, api_client_factory):
