@@ -134,16 +134,18 @@ class XRoadView:
     refusal = ""
 
     def initial(self, request, *args, **kwargs):
+        # The caller (Security Server address, X-Road headers, grant) first: nobody else makes
+        # the provider buffer a body. DRF parses lazily, so the body is adopted before it is read.
+        super().initial(request, *args, **kwargs)
         limit = govai_settings.XROAD["MAX_BODY_BYTES"]
         try:
-            body.adopt(request._request, limit)  # before DRF parses: it reads only bodies with a Content-Length
+            body.adopt(request._request, limit)  # DRF itself reads only bodies with a Content-Length
         except body.TooLarge as exc:
             self.refusal = "too_large"
             raise TooLarge(str(exc)) from None
         except body.LengthRequired as exc:
             self.refusal = "length_required"
             raise LengthRequired(str(exc)) from None
-        super().initial(request, *args, **kwargs)
 
     def actor(self, request) -> str:
         return f"xroad:{request.xroad.client}"
