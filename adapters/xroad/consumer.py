@@ -104,11 +104,16 @@ def classify(error_type: str) -> tuple[bool, str]:
     return retryable, side
 
 
+def _retry_status(status: int) -> bool:
+    """Whether an HTTP error status may pass on a later try (RFC 9110: 408, 429, 5xx but 501)."""
+    return status in (408, 429) or (status >= 500 and status != 501)
+
+
 def classify_provider(error_type: str, status: int | None = None) -> tuple[bool, str]:
     """(retryable, at fault) of the provider's own error: an HTTP status, or a SOAP 1.1 fault code
     (``Client``: the message was wrong; ``Server``: it "may succeed at a later point in time")."""
     if status is not None and status >= 400:
-        return status in (408, 429) or (status >= 500 and status != 501), "client" if status < 500 else "provider"
+        return _retry_status(status), "client" if status < 500 else "provider"
     return (False, "client") if normalise_type(error_type).startswith("client") else (True, "provider")
 
 
@@ -138,6 +143,8 @@ class XRoadTransientError(XRoadError, RetryableError):
 
 def error_for(message: str, *, type: str, source: str = "x-road", status: int | None = None, **kwargs: Any) -> XRoadError:
     retryable, at_fault = classify_provider(type, status) if source == "provider" else classify(type)
+    if source != "provider" and status is not None and normalise_type(type) == "client.httperror":
+        retryable = _retry_status(status)  # an HTTP error with no X-Road error in it: its status decides
     cls = XRoadTransientError if retryable else XRoadError
     return cls(message, type=type, source=source, status=status, at_fault=at_fault, **kwargs)
 

@@ -138,3 +138,37 @@ def test_the_docs_table_has_every_row():
     table = (ROOT / "docs" / "xroad.md").read_text()
     missing = [code for code, *_ in ROWS if "future" not in code and f"`{code}`" not in table]
     assert not missing
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(400, FINAL), (404, FINAL), (501, FINAL), (408, RETRY), (429, RETRY),
+                                                   (502, RETRY), (503, RETRY)])
+def test_an_http_error_without_a_fault_is_retried_only_when_its_status_says_so(wsdl, status, retryable):
+    """Something in front of the Security Server (a proxy, a load balancer) answering with a bare
+    HTTP error: no X-Road error code to go by, so RFC 9110's status semantics decide."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.servers.security_server import read_body
+
+    class Bare(BaseHTTPRequestHandler):
+        def do_POST(self):
+            read_body(self)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"error")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Bare)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(XRoadError) as raised:
+            XRoadConsumer(f"http://127.0.0.1:{server.server_port}", PORTAL).soap_call(
+                wsdl, f"{PROVIDER}/searchPassages", query="x")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert raised.value.status == status and raised.value.retryable is retryable
