@@ -96,7 +96,7 @@ def test_repeated_passages_are_shown_once(collection):
         ({"text": "ok", "top_k": 0}, "top_k"),
         ({"text": "ok", "top_k": 101}, "top_k"),
         ({"text": "ok", "metadata": ["a"]}, "metadata"),
-        ({"text": "ok\x00drop table"}, "control character"),
+        ({"text": "ok\x00drop table"}, "NUL character"),  # refused before the guards: PostgreSQL cannot hold it
         ({"text": "ok\x1b[31m"}, "control character"),
     ],
 )

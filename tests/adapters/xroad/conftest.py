@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -19,6 +18,7 @@ from adapters.xroad.access import ensure_api_client, set_collections
 from adapters.xroad.models import XRoadClient
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.ingest import ingest_bytes
+from govai_plugin.testing.waiting import wait_for
 from settings.celery import app as celery_app
 from tests.conftest import CORPUS, ROOT
 from tests.servers.openai_compat import ChatServer
@@ -91,17 +91,15 @@ def portal(django_db_setup, tmp_path_factory):
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def serving() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
-            if requests.get(f"{url}/xroad/soap?wsdl", timeout=10).status_code == 200:
-                return
+            return requests.get(f"{url}/xroad/soap?wsdl", timeout=10).status_code == 200
         except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"gunicorn did not serve within 120 s:\n{log.read_text()[-3000:]}")
+            return False
+
+    wait_for(serving, what=f"gunicorn to serve (log: {log})", interval=0.2)
 
 
 @pytest.fixture
