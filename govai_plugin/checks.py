@@ -307,11 +307,15 @@ CASE_ADAPTER_KEYS = {
 }
 
 
-def _reviewer_errors(name, cfg: dict) -> list[Error]:
+def _reviewer_errors(name, cfg: dict) -> list[Error | Warning]:
     """REVIEWERS grants a case system's suggestions to API clients by name; WIDGET_CLIENT must be one of them."""
     reviewers = cfg.get("REVIEWERS", [])
     if not isinstance(reviewers, (list, tuple)) or not all(isinstance(r, str) and r for r in reviewers):
         return [_error(98, f"Case system {name!r}: REVIEWERS must be a list of API client names.", "e.g. ['caseapp'].")]
+    if not reviewers:
+        return [Warning(f"Case system {name!r} has no REVIEWERS: nobody can see or decide its suggestions.",
+                        hint="List the API clients that review them, e.g. 'REVIEWERS': ['caseapp'] (docs/cases.md).",
+                        id="govai.W099")]
     widget = cfg.get("WIDGET_CLIENT")
     if widget is not None and widget not in reviewers:
         return [_error(98, f"Case system {name!r}: WIDGET_CLIENT {widget!r} is not listed in REVIEWERS.",
@@ -320,7 +324,7 @@ def _reviewer_errors(name, cfg: dict) -> list[Error]:
 
 
 @register(Tags.compatibility)
-def check_cases(app_configs=None, **kwargs) -> list[Error]:
+def check_cases(app_configs=None, **kwargs) -> list[Error | Warning]:
     if not _shape_ok():
         return []
     cases, registries = govai_settings.CASES, govai_settings.REGISTRIES

@@ -105,5 +105,15 @@ def test_case_and_registry_misconfigurations(settings, govai, expected):
     from govai_plugin.checks import check_cases
 
     settings.GOVAI = govai
-    errors = check_cases()
+    errors = [e for e in check_cases() if e.id != "govai.W099"]  # no REVIEWERS: see the next test
     assert sorted(e.id for e in errors) == expected and all(e.hint for e in errors)
+
+
+def test_a_case_system_nobody_may_review_is_warned_about(settings):
+    from govai_plugin.checks import check_cases
+
+    system = {"ADAPTER": "case-webhook", "SECRET": "s" * 20, "CASE_URL": "http://x/{case_id}", "SUGGESTION_URL": "http://x/{case_id}/s"}
+    settings.GOVAI = {"CASES": {"SYSTEMS": {"cs": system}}}
+    assert [e.id for e in check_cases()] == ["govai.W099"]
+    settings.GOVAI = {"CASES": {"SYSTEMS": {"cs": {**system, "REVIEWERS": ["caseapp"]}}}}
+    assert check_cases() == []
