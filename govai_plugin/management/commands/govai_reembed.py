@@ -36,17 +36,25 @@ class Command(BaseCommand):
             collection = Collection.objects.filter(slug=opts["collection"]).first()
             if collection is None:
                 raise CommandError(f"No collection {opts['collection']!r} (see `govai_collection list`).")
-        bar = None
+        bar, done = None, []
+
+        def on_batch(count: int) -> None:
+            done.append(count)
+            if bar is not None:
+                bar.update(count)
+
         try:
             total = pending(collection)
             if not opts["no_progress"] and total:
                 from tqdm import tqdm
 
                 bar = tqdm(total=total, unit="chunk", desc="re-embed", file=self.stderr._out, leave=False)
-            report = reembed(collection, batch_size=opts["batch"], max_batches=opts["max_batches"],
-                             on_batch=bar.update if bar is not None else None)
+            report = reembed(collection, batch_size=opts["batch"], max_batches=opts["max_batches"], on_batch=on_batch)
         except GovAIError as exc:
             raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt:
+            raise CommandError(f"Interrupted after {sum(done)} chunks (each finished batch is kept): "
+                               "run the same command again to go on.", returncode=130) from None
         finally:
             if bar is not None:
                 bar.close()
