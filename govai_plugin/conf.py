@@ -101,6 +101,10 @@ DEFAULTS: dict[str, Any] = {
         # same byte limit caps each decompressed PDF stream (pypdf's filter limits).
         "MAX_UNPACKED_BYTES": 48 * 1024 * 1024,
         "MAX_COMPRESSION_RATIO": 100,
+        # Archive formats (DOCX): the most XML nodes (elements, attributes, text runs) all parts
+        # of one file may hold; python-docx's tree costs up to ~270 bytes a node, so 250,000 keep
+        # a document within ~70 MiB (about 300 pages of Word's own markup).
+        "MAX_XML_NODES": 250_000,
         # Extra language -> PostgreSQL text search configuration entries,
         # merged over DEFAULT_TEXT_SEARCH_CONFIGS; unknown languages use "simple".
         "LANGUAGES": {},

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import struct
+import zipfile
 
 import pytest
 
@@ -14,6 +17,9 @@ from tests.conftest import CORPUS, MALFORMED
 
 def extract(path):
     return get_hooks().extract_text(SourceFile(path.name, path.read_bytes(), path.suffix.lower()))
+
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
 def headings(doc):
@@ -145,8 +151,6 @@ def test_docx_whose_parts_declare_more_than_the_limit_is_refused(settings):
 
 
 def test_docx_whose_central_directory_lies_about_a_size_is_refused():
-    import struct
-
     from tests.test_upload_limits import MiB, docx_bomb
 
     content = bytearray(docx_bomb(part_bytes=64 * MiB))
@@ -155,18 +159,81 @@ def test_docx_whose_central_directory_lies_about_a_size_is_refused():
     assert content[entry : entry + 4] == b"PK\x01\x02" and struct.unpack_from("<I", content, entry + 24)[0] == 64 * MiB
     struct.pack_into("<I", content, entry + 24, 1024)  # declares 1 KiB: no ratio or total refusal
     error = _refusal(bytes(content))
-    assert error.kind in ("corrupt", "too_large") and "damaged" in str(error) or "more than" in str(error), error
+    # zipfile stops at the declared size; the part then fails its CRC check.
+    assert error.kind == "corrupt" and "damaged" in str(error) and "CRC" in str(error), error
 
 
 def test_zip_with_too_many_members_is_refused_before_it_is_opened():
-    import zipfile
-
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for n in range(10_001):
             archive.writestr(f"p/{n}", b"")
     error = _refusal(out.getvalue())
     assert error.kind == "too_large" and "10,000 parts" in str(error)
+
+
+def _many_entries(count: int) -> bytearray:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for n in range(count):
+            archive.writestr(f"part/{n:06d}.xml", b"")
+    return bytearray(out.getvalue())
+
+
+def test_zip_whose_end_record_lies_about_its_member_count_is_refused_by_its_directory_size():
+    content = _many_entries(20_000)
+    end = content.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", content, end + 8, 1, 1)  # "1 entry": zipfile would still read all 20,000
+    assert len(zipfile.ZipFile(io.BytesIO(bytes(content))).infolist()) == 20_000
+    error = _refusal(bytes(content))
+    assert error.kind == "too_large" and "directory" in str(error), error
+
+
+def test_zip64_end_record_is_refused():
+    content = bytearray((CORPUS / "en" / "benefit-application-procedure.docx").read_bytes())
+    end = content.rfind(b"PK\x05\x06")
+    content[end:end] = b"PK\x06\x07" + bytes(16)  # a ZIP64 end-record locator, as before a ZIP64 end record
+    error = _refusal(bytes(content))
+    assert error.kind == "too_large" and "ZIP64" in str(error), error
+
+
+def _docx_with_document_xml(body: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(CORPUS / "en" / "benefit-application-procedure.docx") as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            archive.writestr(info.filename, body if info.filename == "word/document.xml" else source.read(info))
+    return out.getvalue()
+
+
+def test_docx_with_more_xml_nodes_than_the_budget_is_refused(settings):
+    # The sample's styles alone hold ~47,000 nodes (elements and attributes): parts python-docx parses.
+    settings.GOVAI = {"INGESTION": {"MAX_XML_NODES": 40_000}}
+    error = _refusal((CORPUS / "en" / "benefit-application-procedure.docx").read_bytes())
+    assert error.kind == "too_large" and "MAX_XML_NODES" in str(error), error
+
+
+def test_docx_whose_xml_holds_more_characters_than_the_text_limit_is_refused(settings):
+    # 40 attributes of 100,000 random hex digits each (compressed 2 to 1): few nodes, 4 MB in the tree.
+    attributes = " ".join(f'a{n}="{os.urandom(50_000).hex()}"' for n in range(40))
+    settings.GOVAI = {"INGESTION": {"MAX_TEXT_CHARS": 1_000_000}}
+    error = _refusal(_docx_with_document_xml(f'<w:document xmlns:w="{W_NS}" {attributes}/>'.encode()))
+    assert error.kind == "too_large" and "MAX_TEXT_CHARS" in str(error), error
+
+
+def test_docx_part_with_a_dtd_or_broken_xml_is_refused_as_corrupt():
+    dtd = _refusal(_docx_with_document_xml(b'<!DOCTYPE d [<!ENTITY e "x">]><d/>'))
+    assert dtd.kind == "corrupt" and "DTD" in str(dtd), dtd
+    broken = _refusal(_docx_with_document_xml(b"<w:document><w:body></w:document>"))
+    assert broken.kind == "corrupt" and "well-formed" in str(broken), broken
+
+
+def test_jsonl_line_nested_too_deeply_is_a_bad_record_not_a_crash():
+    content = b'{"_id": "ok", "text": "A rule."}\n' + b'{"_id": "deep", "text": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n"
+    result = get_hooks().extract_text(SourceFile("deep.jsonl", content, ".jsonl"))
+    assert [d.key for d in result.documents] == ["ok"]
+    [(where, message)] = result.errors
+    assert where == "line 2" and "deeper than 64" in message
 
 
 def test_pdf_stream_that_unpacks_past_the_limit_is_refused():

@@ -153,6 +153,16 @@ def test_replayed_malformed_oversized_and_unsigned_events(configured, live_serve
     assert CaseEvent.objects.count() == 1
 
 
+def test_a_deeply_nested_event_is_refused_with_a_json_400(configured, live_server):
+    llm, register, cases = configured
+    nested: list = []
+    for _ in range(500):  # deeper than safejson's 64 levels (10,000 would crash the sender's own json.dumps)
+        nested = [nested]
+    response = cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "A", "extra": nested})
+    assert response.status_code == 400 and "deeper than 64" in response.json()["detail"], response.content
+    assert not CaseEvent.objects.exists()
+
+
 def test_an_unknown_case_is_recorded_and_nothing_is_drafted(configured, worker, live_server):
     llm, register, cases = configured
     cases.send_event(webhook(live_server), {"type": "case.created", "case_id": "NO-SUCH-CASE"})

@@ -15,6 +15,7 @@ import zlib
 from pathlib import PurePath
 from typing import Any
 
+from govai_plugin import safejson
 from govai_plugin.conf import govai_settings
 from govai_plugin.defaults.structure import blocks_from_plain_text, heading_level, paragraph_label
 from govai_plugin.exceptions import ExtractionError
@@ -332,60 +333,163 @@ def _pdf_page_blocks(text: str, page: int) -> list[TextBlock]:
 #: More parts than any real Word file has (they have tens, a few hundred with many images);
 #: checked from the end-of-directory record before zipfile builds an entry per member.
 MAX_ARCHIVE_MEMBERS = 10_000
+#: zipfile reads the central directory by the size the end record declares, whatever the
+#: count says: 10,000 entries with long names fit in 1 MiB (a Word file's take a few KB).
+MAX_CENTRAL_DIRECTORY_BYTES = 1024 * 1024
 _EOCD = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
 _READ_BLOCK = 64 * 1024
 
 
 def check_archive(content: bytes) -> None:
-    """Refuse a zip (DOCX) that would unpack to more than ``INGESTION.MAX_UNPACKED_BYTES``.
+    """Refuse a zip (DOCX) whose parts would cost more memory than the limits allow.
 
-    Three checks, cheapest first: the member count, the sizes and compression ratios
-    the central directory declares, then every member read in blocks with a running
-    total that stops at the limit (declared sizes can lie). Memory stays at one block.
+    Cheapest first: the end record (member count, central directory size, no ZIP64), the
+    sizes and compression ratios the central directory declares (up to
+    ``INGESTION.MAX_UNPACKED_BYTES``; zipfile never reads past a declared size, and a part
+    that holds more fails its CRC check), then every XML part streamed through a parser that
+    builds no tree and counts what python-docx's tree would hold (``INGESTION.MAX_XML_NODES``).
+    Memory stays at one block.
     """
-    limit = govai_settings.INGESTION["MAX_UNPACKED_BYTES"]
-    _check_member_count(content)
+    import lxml.etree
+
+    _check_end_record(content)
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             members = archive.infolist()
-            _check_declared(members, limit)
-            total = 0
+            _check_declared(members, govai_settings.INGESTION["MAX_UNPACKED_BYTES"])
+            budget = _XmlBudget()
             for member in members:
-                with archive.open(member) as stream:
-                    while block := stream.read(_READ_BLOCK):
-                        total += len(block)
-                        if total > limit:
-                            raise _unpacks_too_large(limit, f"{member.filename!r} holds more than it declares")
+                # Every part is read (a part that holds more than it declares fails its CRC check).
+                _count_xml(archive, member, budget) if _is_xml(member.filename) else _drain(archive, member)
+    except lxml.etree.XMLSyntaxError as exc:
+        raise ExtractionError(f"the package is damaged: a part is not well-formed XML ({exc})", kind="corrupt") from exc
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError, ValueError, zlib.error) as exc:
         # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
         raise ExtractionError(f"the package is damaged: not a valid zip file ({type(exc).__name__}: {exc})", kind="corrupt") from exc
 
 
-def _check_member_count(content: bytes) -> None:
+def _check_end_record(content: bytes) -> None:
     end = content.rfind(_EOCD, max(0, len(content) - 65_557))
     if end < 0 or end + 22 > len(content):
         raise ExtractionError("the package is damaged: not a valid zip file (no end of central directory)", kind="corrupt")
-    (count,) = struct.unpack_from("<H", content, end + 10)
+    if end >= 20 and content[end - 20 : end - 16] == _ZIP64_LOCATOR:
+        raise ExtractionError("the package is a ZIP64 archive (over 65,535 parts or 4 GiB), which no Word file needs",
+                              kind="too_large")
+    count, directory_bytes = struct.unpack_from("<HI", content, end + 10)
     if count > MAX_ARCHIVE_MEMBERS:  # 0xFFFF: a ZIP64 count, more than any limit we allow
         raise ExtractionError(f"the package has more than {MAX_ARCHIVE_MEMBERS:,} parts", kind="too_large")
+    if directory_bytes > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise ExtractionError(f"the package's directory is {directory_bytes:,} bytes, more than "
+                              f"{MAX_ARCHIVE_MEMBERS:,} parts need", kind="too_large")
 
 
 def _check_declared(members: list[zipfile.ZipInfo], limit: int) -> None:
-    ratio = govai_settings.INGESTION["MAX_COMPRESSION_RATIO"]
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise ExtractionError(f"the package has more than {MAX_ARCHIVE_MEMBERS:,} parts", kind="too_large")
     declared = sum(m.file_size for m in members)
     if declared > limit:
         raise _unpacks_too_large(limit, f"its parts declare {declared:,} bytes")
     for m in members:
-        if m.file_size > _RATIO_FLOOR and m.file_size > ratio * max(m.compress_size, 1):
+        _check_ratio(repr(m.filename), m.file_size, m.compress_size)
+    _check_ratio("the package", declared, sum(m.compress_size for m in members))
+
+
+def _check_ratio(name: str, size: int, compressed: int) -> None:
+    ratio = govai_settings.INGESTION["MAX_COMPRESSION_RATIO"]
+    if size > _RATIO_FLOOR and size > ratio * max(compressed, 1):
+        raise ExtractionError(
+            f"{name} is compressed {size // max(compressed, 1):,} to 1, more than "
+            f"GOVAI['INGESTION']['MAX_COMPRESSION_RATIO'] ({ratio}): a zip bomb?",
+            kind="too_large",
+        )
+
+
+#: Parts (and packages) smaller than this are never refused for their compression ratio.
+_RATIO_FLOOR = 1024 * 1024
+
+
+def _is_xml(name: str) -> bool:
+    return name.lower().endswith((".xml", ".rels"))
+
+
+def _count_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: _XmlBudget) -> None:
+    """Stream one part through lxml with a counting target: no tree is built, nothing kept."""
+    import lxml.etree
+
+    budget.part = member.filename
+    parser = lxml.etree.XMLParser(target=budget, resolve_entities=False, no_network=True, huge_tree=False)
+    with archive.open(member) as stream:
+        while block := stream.read(_READ_BLOCK):
+            parser.feed(block)
+    parser.close()
+
+
+def _drain(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    with archive.open(member) as stream:
+        while stream.read(_READ_BLOCK):
+            pass
+
+
+class _XmlBudget:
+    """An lxml parser target that counts what python-docx's trees of all XML parts would hold.
+
+    Nodes: elements, attributes, text runs, comments, processing instructions, namespace
+    declarations (each costs up to ~270 bytes in lxml's tree; measured in docs/benchmarks.md);
+    characters: text, attribute values and comments. Over ``INGESTION.MAX_XML_NODES`` nodes or
+    ``INGESTION.MAX_TEXT_CHARS`` characters the package is refused. A DTD is refused outright
+    (OOXML parts never have one).
+    """
+
+    def __init__(self) -> None:
+        self.part, self.nodes, self.chars, self._in_text = "", 0, 0, False
+        self.max_nodes = govai_settings.INGESTION["MAX_XML_NODES"]
+        self.max_chars = govai_settings.INGESTION["MAX_TEXT_CHARS"]
+
+    def _add(self, nodes: int, chars: int = 0) -> None:
+        self.nodes += nodes
+        self.chars += chars
+        if self.nodes > self.max_nodes:
             raise ExtractionError(
-                f"{m.filename!r} is compressed {m.file_size // max(m.compress_size, 1):,} to 1, more than "
-                f"GOVAI['INGESTION']['MAX_COMPRESSION_RATIO'] ({ratio}): a zip bomb?",
+                f"the document's XML has more than GOVAI['INGESTION']['MAX_XML_NODES'] ({self.max_nodes:,}) elements, "
+                f"attributes and text runs (reached in {self.part!r}): too large to read within the memory bound",
+                kind="too_large",
+            )
+        if self.chars > self.max_chars:
+            raise ExtractionError(
+                f"the document's XML holds more than GOVAI['INGESTION']['MAX_TEXT_CHARS'] ({self.max_chars:,}) "
+                f"characters of text and attribute values (reached in {self.part!r})",
                 kind="too_large",
             )
 
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self._in_text = False
+        self._add(1 + len(attrib), sum(map(len, attrib.values())))
 
-#: Parts smaller than this are never refused for their compression ratio (they cannot hurt).
-_RATIO_FLOOR = 1024 * 1024
+    def end(self, tag: str) -> None:
+        self._in_text = False
+
+    def data(self, text: str) -> None:
+        self._add(0 if self._in_text else 1, len(text))  # one text run may arrive in several calls
+        self._in_text = True
+
+    def comment(self, text: str) -> None:
+        self._in_text = False
+        self._add(1, len(text))
+
+    def pi(self, target: str, data: str | None) -> None:
+        self._in_text = False
+        self._add(1, len(target) + len(data or ""))
+
+    def start_ns(self, prefix: str | None, uri: str) -> None:
+        self._add(1, len(uri))
+
+    def doctype(self, *args: Any) -> None:
+        raise ExtractionError(f"the package is damaged: {self.part!r} declares a DTD, which Word parts never do",
+                              kind="corrupt")
+
+    def close(self) -> None:
+        return None
 
 
 def _without_binary_parts(content: bytes) -> bytes:
@@ -396,8 +500,7 @@ def _without_binary_parts(content: bytes) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(content)) as archive, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as text_only:
         for member in archive.infolist():
-            is_xml = member.filename.lower().endswith((".xml", ".rels"))
-            text_only.writestr(member.filename, archive.read(member) if is_xml else b"")
+            text_only.writestr(member.filename, archive.read(member) if _is_xml(member.filename) else b"")
     return out.getvalue()
 
 
@@ -475,7 +578,10 @@ def _extract_jsonl(source: SourceFile) -> ExtractionResult:
             continue
         where = f"line {number}"
         try:
-            record = json.loads(line)
+            record = safejson.loads(line)
+        except safejson.JSONTooDeep as exc:
+            errors.append((where, str(exc)))
+            continue
         except json.JSONDecodeError as exc:
             errors.append((where, f"not valid JSON ({exc.msg})"))
             continue

@@ -27,6 +27,7 @@ from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.utils import timezone
 
+from govai_plugin import safejson
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import (
     ConfigurationError,
@@ -122,7 +123,7 @@ def receive_event(system: str, *, timestamp: str | None, event_id: str | None, s
         raise SignatureInvalid(f"The event's timestamp is more than {cases['WEBHOOK_TOLERANCE_SECONDS']} s away from now; "
                                "send it again with a fresh timestamp and signature.")
     try:
-        payload = json.loads(body)
+        payload = safejson.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"The event is not JSON: {exc}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
