@@ -246,3 +246,22 @@ def test_an_unexpected_error_in_a_job_is_recorded_on_it(collection):
         pm.unregister(plugin)
     assert failed.status == "failed" and failed.reason == "error" and "RuntimeError: extractor bug" in failed.error
     assert not collection.documents.exists()
+
+
+def test_stale_jobs_are_listed_and_left_alone_without_requeue(collection):
+    import io
+
+    from django.core.management.base import CommandError
+    from django.utils import timezone
+
+    stale = submit_upload(collection, "old.md", POLICY_V1)  # in this test transaction no task is ever sent
+    fresh = submit_upload(collection, "new.md", POLICY_V2)
+    IngestionJob.objects.filter(pk=stale.pk).update(created_at=timezone.now() - dt.timedelta(minutes=30))
+    out = io.StringIO()
+    call_command("govai_ingest", "--stale-jobs", "10", stdout=out)
+    assert str(stale.uid) in out.getvalue() and str(fresh.uid) not in out.getvalue()
+    assert "1 ingestion job" in out.getvalue() and "--requeue" in out.getvalue()
+    assert IngestionJob.objects.get(pk=stale.pk).status == "queued"
+    for args in (["--stale-jobs", "0"], ["--requeue", "x.md", "--collection", collection.slug], ["x.md"]):
+        with pytest.raises(CommandError):
+            call_command("govai_ingest", *args)

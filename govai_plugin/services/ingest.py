@@ -21,7 +21,7 @@ from typing import Any, Literal
 from celery import current_app
 from django.contrib.postgres.search import SearchVector
 from django.db import DatabaseError, transaction
-from django.db.models import Value
+from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
 
 from govai_plugin.conf import govai_settings
@@ -211,9 +211,33 @@ def submit_upload(
             size_bytes=len(content), options=_options_to_json(options),
         )
         IngestionUpload.objects.create(job=job, content=content)
-        transaction.on_commit(lambda: current_app.send_task(INGEST_TASK, args=[job.pk]))
+        transaction.on_commit(lambda: _enqueue(job))
     logger.info("ingestion_queued job=%s collection=%s name=%s bytes=%d", job.uid, collection.slug, job.name, len(content))
     return job
+
+
+def _enqueue(job: IngestionJob) -> None:
+    """Send the job's task; if the broker cannot take it, fail the job so it is not queued for ever."""
+    try:
+        requeue_ingestion_job(job)
+    except Exception as exc:  # kombu's OperationalError, or whatever the transport raises: none may strand the job
+        logger.exception("ingestion_enqueue_failed job=%s", job.uid)
+        _close_job(job, [], "queue_unavailable",
+                   f"the task queue could not take the job ({type(exc).__name__}); upload the file again later")
+
+
+def requeue_ingestion_job(job: IngestionJob) -> None:
+    """Send the job's task (again). Safe for a job whose task is lost or still queued: the task is idempotent."""
+    current_app.send_task(INGEST_TASK, args=[job.pk])
+    logger.info("ingestion_enqueued job=%s", job.uid)
+
+
+def stale_ingestion_jobs(minutes: float) -> QuerySet[IngestionJob]:
+    """Jobs queued, or running, for more than ``minutes``: most likely a lost task (broker restarted, worker gone)."""
+    cutoff = timezone.now() - dt.timedelta(minutes=minutes)
+    queued = Q(status=IngestionJob.Status.QUEUED, created_at__lt=cutoff)
+    running = Q(status=IngestionJob.Status.RUNNING, started_at__lt=cutoff)
+    return IngestionJob.objects.filter(queued | running).select_related("collection").order_by("created_at")
 
 
 def ingestion_job_for(client: Any, uid: Any) -> IngestionJob:

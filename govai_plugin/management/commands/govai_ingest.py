@@ -1,4 +1,4 @@
-"""python manage.py govai_ingest PATH... --collection SLUG"""
+"""python manage.py govai_ingest PATH... --collection SLUG  |  govai_ingest --stale-jobs MINUTES [--requeue]"""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from django.core.management.base import BaseCommand, CommandError
 from govai_plugin.exceptions import GovAIError
 from govai_plugin.models import Collection
 from govai_plugin.services.access import create_collection
-from govai_plugin.services.ingest import IngestOptions, expand_paths, ingest_paths
+from govai_plugin.services.ingest import (
+    IngestOptions,
+    expand_paths,
+    ingest_paths,
+    requeue_ingestion_job,
+    stale_ingestion_jobs,
+)
 
 
 def _date(value: str) -> dt.date:
@@ -21,23 +27,46 @@ def _date(value: str) -> dt.date:
         raise CommandError(f"{value!r} is not a date (use YYYY-MM-DD)") from exc
 
 
+def _minutes(value: str) -> float:
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = -1
+    if minutes <= 0:
+        raise CommandError(f"{value!r} is not a positive number of minutes")
+    return minutes
+
+
 class Command(BaseCommand):
     help = (
         "Ingest files and folders (.txt .md .html .pdf .docx, and BEIR .jsonl corpora) into a collection. "
-        "Unchanged files are skipped; changed ones become new versions. Exits 1 if any document failed."
+        "Unchanged files are skipped; changed ones become new versions. Exits 1 if any document failed. "
+        "With --stale-jobs MINUTES instead: list uploads queued or running for longer (a lost task), "
+        "and with --requeue send their tasks again."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("paths", nargs="+", help="Files or folders (folders are read recursively).")
-        parser.add_argument("--collection", required=True, help="Collection slug.")
+        parser.add_argument("paths", nargs="*", help="Files or folders (folders are read recursively).")
+        parser.add_argument("--collection", help="Collection slug (required with paths).")
         parser.add_argument("--create", action="store_true", help="Create the collection if it does not exist.")
         parser.add_argument("--language", help="Language code of the documents (default: from the file, else GOVAI default).")
         parser.add_argument("--effective-from", type=_date, help="Date the documents take effect (YYYY-MM-DD).")
         parser.add_argument("--effective-to", type=_date, help="Date the documents stop being in force (YYYY-MM-DD).")
         parser.add_argument("--metadata", default="{}", help='JSON object stored with each document, e.g. \'{"audience": "staff"}\'.')
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        parser.add_argument("--stale-jobs", type=_minutes, metavar="MINUTES",
+                            help="List API uploads queued (or running) for more than MINUTES instead of ingesting.")
+        parser.add_argument("--requeue", action="store_true", help="With --stale-jobs: send those jobs' tasks again.")
 
     def handle(self, *args, **opts):
+        if opts["stale_jobs"] is not None:
+            if opts["paths"]:
+                raise CommandError("--stale-jobs takes no paths.")
+            return self.stale_jobs(opts["stale_jobs"], requeue=opts["requeue"])
+        if opts["requeue"]:
+            raise CommandError("--requeue goes with --stale-jobs MINUTES.")
+        if not opts["paths"] or not opts["collection"]:
+            raise CommandError("Name the files or folders to ingest and --collection SLUG.")
         try:
             metadata = json.loads(opts["metadata"])
         except json.JSONDecodeError as exc:
@@ -90,3 +119,17 @@ class Command(BaseCommand):
         )
         if report.failed or missing:
             raise SystemExit(1)
+
+    def stale_jobs(self, minutes: float, *, requeue: bool) -> None:
+        jobs = list(stale_ingestion_jobs(minutes))
+        for job in jobs:
+            since = job.started_at if job.status == "running" else job.created_at
+            self.stdout.write(f"{job.uid} {job.status:<8} since {since:%Y-%m-%d %H:%M} {job.collection.slug}/{job.name} "
+                              f"({job.size_bytes:,} bytes, {job.attempts} attempts)")
+            if requeue:
+                try:
+                    requeue_ingestion_job(job)
+                except Exception as exc:  # the broker is still down: say so, keep the job as it is
+                    raise CommandError(f"{job.uid}: the task queue could not take it ({type(exc).__name__}: {exc})") from exc
+        hint = "; requeued" if requeue else ("; send their tasks again with --requeue" if jobs else "")
+        self.stdout.write(f"{len(jobs)} ingestion job(s) queued or running for more than {minutes:g} minutes{hint}")
