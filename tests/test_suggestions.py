@@ -296,15 +296,22 @@ def test_the_schema_says_what_each_decision_needs(client):
 # --- who may see a suggestion: two case systems, two collections ------------------------------------------------
 
 
+HOUSING_NOTE = """# Housing benefit application: rent and household
+
+A housing benefit application states the monthly rent, the household size and the monthly income
+of the applicant. The housing benefit is paid for the rent of the dwelling the applicant lives in.
+"""
+
+
 @pytest.fixture
 def two_systems(settings, remote, rules, worker, live_server):
     """Three drafted suggestions for the same case number: casesys drafts from collection "rules" (A);
-    othersys, another case system, from "rules" and "other" (B, the same documents again), so its
-    sources come from both; quietsys searches an empty collection and abstains with no sources."""
+    othersys, another case system, from "rules" and "other" (B, a note on the same topic that "rules"
+    lacks), so its sources come from both; quietsys searches an empty collection and abstains with
+    no sources. (Copies of A's documents in B would tie with A's and leave the order to chance.)"""
     llm, register, cases = remote
     other = create_collection("other")
-    for name in ("housing-benefit-policy.md", "housing-benefit-faq.html"):
-        ingest_bytes(other, name, (CORPUS / "en" / name).read_bytes())
+    ingest_bytes(other, "housing-benefit-rent-note.md", HOUSING_NOTE.encode())
     create_collection("empty")
     with CaseSystem(OTHER_SECRET) as second:
         cases.cases["HB-2026-001"] = second.cases["HB-2026-001"] = CASE
