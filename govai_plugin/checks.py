@@ -238,7 +238,7 @@ def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
         errors.append(
             _error(45, f"GOVAI['INGESTION']['LEGACY_ENCODING'] {cfg['LEGACY_ENCODING']!r} is not a known encoding.", "Use e.g. 'cp1252'.")
         )
-    for key in ("ASYNC_ABOVE_BYTES", "MAX_UNPACKED_BYTES", "MAX_COMPRESSION_RATIO", "MAX_XML_NODES"):
+    for key in ("ASYNC_ABOVE_BYTES", "SYNC_MAX_PASSAGES", "MAX_UNPACKED_BYTES", "MAX_COMPRESSION_RATIO", "MAX_XML_NODES"):
         if cfg[key] < 1:  # the shape check refuses values that are not whole numbers
             errors.append(_error(47, f"GOVAI['INGESTION'][{key!r}] must be a positive whole number.", "See docs/configuration.md."))
     if govai_settings.API["MAX_UPLOAD_BYTES"] < 1:

@@ -96,6 +96,9 @@ DEFAULTS: dict[str, Any] = {
         # Uploads larger than this many bytes are ingested by a Celery worker: the API answers
         # 202 with a status URL. Smaller ones are ingested within the request (201/200/422).
         "ASYNC_ABOVE_BYTES": 1024 * 1024,
+        # ...and so are smaller uploads whose text makes more passages than this (a small file can
+        # hold a long text; embedding it would hold the request and the web process's memory).
+        "SYNC_MAX_PASSAGES": 64,
         # Archive formats (DOCX): the most bytes all parts of one file may unpack to (declared and
         # actually read), and the highest compression ratio allowed for a part over 1 MiB. The
         # same byte limit caps each decompressed PDF stream (pypdf's filter limits).

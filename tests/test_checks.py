@@ -52,6 +52,7 @@ def test_defaults_pass():
         ({"INGESTION": {"MAX_UNPACKED_BYTES": 0}}, check_ingestion, ["govai.E047"]),
         ({"INGESTION": {"MAX_COMPRESSION_RATIO": -5}}, check_ingestion, ["govai.E047"]),
         ({"INGESTION": {"MAX_XML_NODES": 0}}, check_ingestion, ["govai.E047"]),
+        ({"INGESTION": {"SYNC_MAX_PASSAGES": 0}}, check_ingestion, ["govai.E047"]),
     ],
 )
 def test_each_misconfiguration_has_its_own_id_and_hint(settings, govai, check, expected):

@@ -421,3 +421,28 @@ def test_a_job_whose_task_was_lost_is_requeued_by_the_command(writer, worker):
                     what="the requeued job to finish")
     assert done.status == "done" and done.outcomes[0]["status"] == "created", done.outcomes
     assert writer.collection.documents.get().source_key == "policy.md"
+
+
+def test_a_small_file_with_a_long_text_is_queued_not_embedded_in_the_request(writer, worker, settings):
+    # 40 kB of text: under ASYNC_ABOVE_BYTES, but more passages than SYNC_MAX_PASSAGES.
+    settings.GOVAI = {**settings.GOVAI, "INGESTION": {"ASYNC_ABOVE_BYTES": 1024 * 1024, "SYNC_MAX_PASSAGES": 8}}
+    body = "\n\n".join(f"Section {i}. An applicant for the housing benefit files form {i} with the rent contract and "
+                       f"the income statements of every adult in the household; the department checks each item in turn."
+                       * 3 for i in range(120)).encode()
+    response = post_file(writer, "long-rules.txt", body)
+    assert response.status_code == 202, response.content
+    assert not writer.collection.documents.exists()  # nothing was embedded in the request
+    done = poll(writer, response["Location"])
+    assert done["status"] == "done" and done["outcomes"][0]["chunks"] > 8, done
+    # At the budget it stays in the request.
+    settings.GOVAI = {**settings.GOVAI, "INGESTION": {"ASYNC_ABOVE_BYTES": 1024 * 1024, "SYNC_MAX_PASSAGES": 1000}}
+    again = post_file(writer, "long-rules-2.txt", body + b"\n\nOne more line.")
+    assert again.status_code == 201 and again.json()[0]["chunks"] > 8
+
+
+def test_a_long_legitimate_docx_is_handed_to_a_worker_within_the_memory_bound(uploader):
+    # ~300 passages: embedding them in the web process grew it by ~350 MiB (the model's working
+    # memory per batch, kept by the allocator); now the request extracts, counts and queues.
+    result = uploader("handbook.docx", long_policy_docx())
+    assert result["status"] == 202 and result["body"]["status"] == "queued", result
+    assert result["growth_kib"] < GROWTH_BOUND_KIB, result

@@ -20,7 +20,7 @@ from govai_plugin.api.schema import ERROR, GovAIAutoSchema
 from govai_plugin.api.throttling import ClientRateThrottle
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import AccessDenied, NotFound
-from govai_plugin.models import Collection, Document
+from govai_plugin.models import Collection, Document, IngestionJob
 from govai_plugin.services import access, ingest
 from govai_plugin.services.search import search
 
@@ -120,8 +120,8 @@ class CollectionDocumentsView(GovAIView):
         responses={
             201: s.IngestOutcomeSerializer(many=True),
             200: s.IngestOutcomeSerializer(many=True),
-            202: OpenApiResponse(s.IngestionJobSerializer, description="Larger than INGESTION.ASYNC_ABOVE_BYTES: "
-                                 "queued for a worker; poll the job at the Location header."),
+            202: OpenApiResponse(s.IngestionJobSerializer, description="Over INGESTION.ASYNC_ABOVE_BYTES, or more "
+                                 "passages than SYNC_MAX_PASSAGES: queued for a worker; poll the job at the Location header."),
             400: ERROR, 403: ERROR, 404: ERROR, 413: ERROR,
             422: OpenApiResponse({"type": "array", "items": {"$ref": "#/components/schemas/IngestOutcome"}},
                                  description="Nothing could be ingested: each document's outcome says why."),
@@ -132,8 +132,9 @@ class CollectionDocumentsView(GovAIView):
 
         201 if anything new was stored, 200 if everything was already there,
         422 if nothing could be ingested; the body lists each document's outcome.
-        A file over INGESTION.ASYNC_ABOVE_BYTES is ingested by a worker: 202 with the
-        job, whose ``url`` (also the Location header) tells how it went.
+        A file over INGESTION.ASYNC_ABOVE_BYTES, or whose text makes more than
+        INGESTION.SYNC_MAX_PASSAGES passages, is ingested by a worker: 202 with the job,
+        whose ``url`` (also the Location header) tells how it went.
         """
         limit = govai_settings.API["MAX_UPLOAD_BYTES"]
         try:
@@ -154,11 +155,11 @@ class CollectionDocumentsView(GovAIView):
             metadata=data["metadata"],
             actor=f"api:{request.user.name}",
         )
-        if upload.size > govai_settings.INGESTION["ASYNC_ABOVE_BYTES"]:
-            job = ingest.submit_upload(collection, upload.name or "upload", upload.read(), options=options, client=request.user)
-            body = s.IngestionJobSerializer(job, context={"request": request}).data
+        result = ingest.ingest_upload(collection, upload.name or "upload", upload.read(), options=options, client=request.user)
+        if isinstance(result, IngestionJob):
+            body = s.IngestionJobSerializer(result, context={"request": request}).data
             return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
-        outcomes = ingest.ingest_bytes(collection, upload.name or "upload", upload.read(), source="upload", options=options)
+        outcomes = result
         if any(o.status in ("created", "new_version") for o in outcomes):
             code = status.HTTP_201_CREATED
         elif any(o.status == "unchanged" for o in outcomes):

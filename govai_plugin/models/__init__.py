@@ -1,7 +1,8 @@
 from govai_plugin.models.answers import AnswerJob
 from govai_plugin.models.audit import AuditEvent
 from govai_plugin.models.clients import ApiClient, CollectionGrant
-from govai_plugin.models.knowledge import Chunk, Collection, Document
+from govai_plugin.models.knowledge import Chunk, Collection, Document, IngestionJob, IngestionUpload
 from govai_plugin.models.suggestions import CaseEvent, Suggestion
 
-__all__ = ["AnswerJob", "ApiClient", "AuditEvent", "CaseEvent", "Chunk", "Collection", "CollectionGrant", "Document", "Suggestion"]
+__all__ = ["AnswerJob", "ApiClient", "AuditEvent", "CaseEvent", "Chunk", "Collection", "CollectionGrant", "Document", "IngestionJob", "IngestionUpload",
+           "Suggestion"]

@@ -111,6 +111,27 @@ def ingest_bytes(
     return _log_failures(outcomes + _finish(collection, plans))
 
 
+def ingest_upload(
+    collection: Collection, name: str, content: bytes, *, options: IngestOptions | None = None, client: Any = None
+) -> list[IngestOutcome] | IngestionJob:
+    """An upload through the API: ingested here when it is small, else queued for a worker.
+
+    Small means at most ``INGESTION.ASYNC_ABOVE_BYTES`` bytes *and*, once extracted, at most
+    ``INGESTION.SYNC_MAX_PASSAGES`` passages: a small file can hold a long text (a 100 kB DOCX of
+    300 pages), and embedding it would hold the request for many seconds and grow the web
+    process by the embedding model's working memory. Such a file is extracted again by the worker.
+    """
+    options = options or IngestOptions()
+    cfg = govai_settings.INGESTION
+    if len(content) > cfg["ASYNC_ABOVE_BYTES"]:
+        return submit_upload(collection, name, content, options=options, client=client)
+    key = os.path.basename(name) or name
+    outcomes, plans = _prepare(collection, key, content, "upload", options)
+    if sum(len(plan.drafts) for plan in plans) > cfg["SYNC_MAX_PASSAGES"]:
+        return submit_upload(collection, name, content, options=options, client=client)
+    return _log_failures(outcomes + _finish(collection, plans))
+
+
 def ingest_paths(
     collection: Collection,
     paths: Iterable[str | os.PathLike[str]],
