@@ -103,6 +103,42 @@ def test_the_command_scores_a_tiny_dataset_end_to_end(tmp_path, llm, capsys):  #
     assert again["ingestion"]["unchanged"] == 4 and list(again["retrieval"]) == ["dense"] and again["queries"] == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_per_language_metrics_on_a_tiny_multilingual_folder(tmp_path, capsys):
+    # en: three questions in the passages' words and one ("pooch permit price") that shares only
+    # "permit" with the well passage; de: two questions sharing no word with the English passages;
+    # one query without a language (left out of the per-language table) and one unanswerable.
+    queries = [{**q, "language": "en"} for q in QUERIES] + [
+        {"_id": "q5", "text": "Pooch permit price?", "language": "en"},
+        {"_id": "d1", "text": "Wer zahlt die Kfz-Steuer?", "language": "de"},
+        {"_id": "d2", "text": "Welche Boote kommen ins Schiffsregister?", "language": "de"},
+        {"_id": "x1", "text": "How much does a dog licence cost?"},
+    ]
+    qrels = QRELS + [("q5", "dog"), ("d1", "tax"), ("d2", "boat"), ("x1", "dog")]
+    folder = write_dataset(tmp_path / "tiny-languages", queries=queries, qrels=qrels)
+    call_command("govai_eval", str(folder), "--mode", "fulltext", "--mode", "dense", "--out", str(tmp_path / "r.json"),
+                 "--no-progress")
+    report = json.loads((tmp_path / "r.json").read_text())
+    fulltext = report["retrieval"]["fulltext"]["per_language"]
+    assert list(fulltext) == ["de", "en"]
+    # full text, en: q1-q3 find their passage first (1.0), q5 finds only the well passage (0.0):
+    # mean 3/4; resampled means of four 0/1 values are 0, 1/4, ... 1, and P(mean <= 0) = (1/4)^4 is
+    # below 2.5% while P(mean <= 1/4) = 0.004 + 4 (1/4)^3 (3/4) = 0.051 is above it: interval [0.25, 1]
+    assert fulltext["en"] == {"queries": 5, "nDCG@10": {"mean": 0.75, "ci95": [0.25, 1.0], "n": 4},
+                              "R@10": {"mean": 0.75, "ci95": [0.25, 1.0], "n": 4}}
+    # de: nothing found by full text
+    assert fulltext["de"] == {"queries": 2, "nDCG@10": {"mean": 0.0, "ci95": [0.0, 0.0], "n": 2},
+                              "R@10": {"mean": 0.0, "ci95": [0.0, 0.0], "n": 2}}
+    # dense ranks all four passages for every query, so each relevant one is within the top 10
+    dense = report["retrieval"]["dense"]["per_language"]
+    assert {lang: (r["queries"], r["R@10"]) for lang, r in dense.items()} == {
+        "de": (2, {"mean": 1.0, "ci95": [1.0, 1.0], "n": 2}), "en": (5, {"mean": 1.0, "ci95": [1.0, 1.0], "n": 4})}
+    table = (tmp_path / "r.md").read_text()
+    assert "| language | queries | fulltext nDCG@10 | fulltext R@10 | dense nDCG@10 | dense R@10 |" in table
+    assert "| en | 5 | 0.750 [0.250, 1.000] | 0.750 [0.250, 1.000] |" in table
+    assert "| de | 2 | 0.000 [0.000, 0.000] | 0.000 [0.000, 0.000] |" in table
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("damage, message", [
     (lambda f: (f / "qrels" / "test.tsv").unlink(), "test.tsv is missing"),
@@ -110,6 +146,7 @@ def test_the_command_scores_a_tiny_dataset_end_to_end(tmp_path, llm, capsys):  #
     (lambda f: (f / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\n{"_id": "q1", "text": "b"}\n'), "duplicate _id"),
     (lambda f: (f / "queries.jsonl").write_text('{"_id": "q1", "text": ""}\n'), "needs '_id' and 'text'"),
     (lambda f: (f / "queries.jsonl").write_text('{"_id": "q1", "text": "a", "answers": "x"}\n'), "'answers' must be a list"),
+    (lambda f: (f / "queries.jsonl").write_text('{"_id": "q1", "text": "a", "language": 7}\n'), "'language' must be a non-empty"),
     (lambda f: (f / "queries.jsonl").write_text(""), "has no queries"),
     (lambda f: (f / "queries.jsonl").write_text('["a list"]\n'), "expected an object"),
     (lambda f: (f / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1 dog 1\n"), "separated by tabs"),

@@ -1,14 +1,15 @@
 """Evaluation harness: retrieval and answer quality on a BEIR-format dataset.
 
 A dataset folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``, optional ``metadata``),
-``queries.jsonl`` (``_id``, ``text``, optional ``answers``: acceptable answer strings, and
-``answerable``: default true) and ``qrels/test.tsv`` (``query-id``, ``corpus-id``, ``score``,
-with a header line). :func:`evaluate`:
+``queries.jsonl`` (``_id``, ``text``, optional ``answers``: acceptable answer strings,
+``answerable``: default true, and ``language``: the query's language code) and
+``qrels/test.tsv`` (``query-id``, ``corpus-id``, ``score``, with a header line). :func:`evaluate`:
 
 1. ingests the corpus into a scratch collection through the normal pipeline (idempotent: a
    second run reuses it);
 2. per retrieval mode, searches every query (top 100) and scores the ranking of corpus ids with
    ``ir-measures`` (trec_eval underneath): nDCG@10, R@1/5/10/100, MRR@10 (``RR@10``);
+   when queries carry a ``language``, nDCG@10 and R@10 are also reported per language;
 3. counts how often the answer would abstain before the model (``ANSWERS.MIN_SIMILARITY``) on
    unanswerable and on answerable queries;
 4. with ``generate``, answers each query through the real pipeline (``ask`` + the generation
@@ -59,6 +60,7 @@ class Query:
     text: str
     answers: list[str] = field(default_factory=list)
     answerable: bool = True
+    language: str | None = None
 
 
 @dataclass
@@ -110,15 +112,18 @@ def load_dataset(root: str | Path) -> Dataset:
         qid, text = record.get("_id"), record.get("text")
         answers = record.get("answers", [])
         answerable = record.get("answerable", True)
+        language = record.get("language")
         if not isinstance(qid, str) or not qid or not isinstance(text, str) or not text.strip():
             raise DatasetError(f"queries.jsonl line {number}: needs '_id' and 'text' (non-empty strings).")
         if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers) or not isinstance(answerable, bool):
             raise DatasetError(f"queries.jsonl line {number} (_id {qid}): 'answers' must be a list of strings and "
                                "'answerable' true or false.")
+        if language is not None and (not isinstance(language, str) or not language.strip()):
+            raise DatasetError(f"queries.jsonl line {number} (_id {qid}): 'language' must be a non-empty string.")
         if qid in seen:
             raise DatasetError(f"queries.jsonl line {number}: duplicate _id {qid!r}.")
         seen.add(qid)
-        queries.append(Query(qid, text.strip(), answers, answerable))
+        queries.append(Query(qid, text.strip(), answers, answerable, language.strip() if language else None))
     if not queries:
         raise DatasetError("queries.jsonl has no queries.")
     qrels: dict[str, dict[str, int]] = {}
@@ -285,7 +290,21 @@ def run_retrieval(dataset: Dataset, collection: Collection, mode: str, queries: 
     result["judged_queries"] = len(per_query["nDCG@10"])
     result["abstention"] = _abstention(queries, abstained)
     result["per_query"] = {"nDCG@10": per_query["nDCG@10"], "R@10": per_query["R@10"]}
+    if any(q.language for q in queries):
+        result["per_language"] = per_language(queries, per_query)
     return result
+
+
+def per_language(queries: list[Query], per_query: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
+    """nDCG@10 and R@10 (with intervals) over each language's judged queries; ``queries`` counts
+    all of that language's queries, unanswerable ones included. Queries without a language are left out."""
+    by_language: dict[str, list[Query]] = {}
+    for q in queries:
+        if q.language:
+            by_language.setdefault(q.language, []).append(q)
+    return {lang: {"queries": len(qs), **{name: summary([per_query[name][q.id] for q in qs if q.id in per_query[name]])
+                                          for name in ("nDCG@10", "R@10")}}
+            for lang, qs in sorted(by_language.items())}
 
 
 def _abstention(queries: list[Query], abstained: dict[str, bool]) -> dict[str, Any]:
@@ -396,6 +415,20 @@ def _cell(metric: dict[str, Any] | None) -> str:
     return f"{metric['mean']:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _language_table(retrieval: dict[str, Any]) -> list[str]:
+    modes = [mode for mode, r in retrieval.items() if "per_language" in r]
+    if not modes:
+        return []
+    lines = ["", "Per query language:", "",
+             "| language | queries | " + " | ".join(f"{mode} nDCG@10 | {mode} R@10" for mode in modes) + " |",
+             "|---|---|" + "---|---|" * len(modes)]
+    for lang, first in retrieval[modes[0]]["per_language"].items():
+        cells = [retrieval[mode]["per_language"][lang] for mode in modes]
+        lines.append(f"| {lang} | {first['queries']} | "
+                     + " | ".join(f"{_cell(c['nDCG@10'])} | {_cell(c['R@10'])}" for c in cells) + " |")
+    return lines
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     lines = [f"Dataset `{report['dataset']}`: {report['corpus_documents']} passages, {report['queries']} queries "
              f"({report['unanswerable']} unanswerable). Ingestion {report['ingestion']['seconds']} s "
@@ -407,6 +440,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {mode} | {_cell(r['nDCG@10'])} | {_cell(r['R@1'])} | {_cell(r['R@5'])} | {_cell(r['R@10'])} | "
                      f"{_cell(r['R@100'])} | {_cell(r['MRR@10'])} | {_cell(ab['accuracy_unanswerable'])} | "
                      f"{_cell(ab['false_abstention_answerable'])} | {r['latency_seconds']['p50']} s |")
+    lines += _language_table(report["retrieval"])
     gen = report.get("generation")
     if gen:
         ab = gen["abstention"]

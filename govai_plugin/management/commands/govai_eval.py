@@ -13,7 +13,8 @@ from govai_plugin.services import evaluation
 
 
 class Command(BaseCommand):
-    help = ("Evaluate retrieval (nDCG@10, Recall@1/5/10/100, MRR@10 per mode) and, with --generate, answers "
+    help = ("Evaluate retrieval (nDCG@10, Recall@1/5/10/100, MRR@10 per mode; nDCG@10 and Recall@10 per query "
+            "language when queries carry one) and, with --generate, answers "
             "(exact match, token F1, citation precision/recall, abstention, sentence support, latency) on a "
             "BEIR-format folder, with 95% bootstrap intervals. Writes a JSON report and prints a Markdown table.")
 
