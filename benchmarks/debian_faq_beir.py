@@ -2,7 +2,7 @@
 
     make bench-data        # apt-get download debian-faq debian-faq-{de,fr,it,nl,pt,ru}; dpkg-deb -x; this script
     python benchmarks/debian_faq_beir.py --out .govai/debian-faq [--source FAQ_DIR] [--unanswerable 0.15]
-                                         [--languages de,fr,...] [--smoke]
+                                         [--languages de,fr,...] [--sample SHARE] [--smoke]
 
 The Debian GNU/Linux FAQ (package ``debian-faq`` 11.1 and its translations, one package per
 language) is a real FAQ: 144 sections in 15 chapters, most of them titled by a question
@@ -16,7 +16,9 @@ The translations keep the DocBook section ids, so the languages are aligned sect
   section it titles;
 * **unanswerable** questions: a share (``--unanswerable``) of the question sections, chosen by
   SHA-256 of the section id and the same in every language, have their passage left out of
-  every corpus (``answerable: false``, no qrels), as ``halueval_beir.py`` does.
+  every corpus (``answerable: false``, no qrels), as ``halueval_beir.py`` does;
+* ``--sample SHARE`` keeps only a share of the sections (passages and questions alike), chosen by
+  SHA-256 of the section id, the same in every language: the CI slice (fixtures/eval/debian-faq-ci).
 
 Folders written under ``--out``:
 
@@ -99,10 +101,15 @@ def unanswerable(section: str, share: float) -> bool:
     return _digest(f"unanswerable:{section}") % 1000 < share * 1000
 
 
-def build(source: Path, share: float, languages: list[str]) -> dict[str, tuple[list[dict], list[dict], list[tuple[str, str]]]]:
+def sampled(section: str, share: float) -> bool:
+    return _digest(f"sample:{section}") % 1000 < share * 1000
+
+
+def build(source: Path, share: float, languages: list[str],
+          sample: float = 1.0) -> dict[str, tuple[list[dict], list[dict], list[tuple[str, str]]]]:
     by_lang = {lang: sections(source, lang) for lang in languages}
     english = by_lang["en"]
-    usable = [sid for sid, s in english.items() if len(s["text"]) >= MIN_PASSAGE]
+    usable = [sid for sid, s in english.items() if len(s["text"]) >= MIN_PASSAGE and sampled(sid, sample)]
     questions = [sid for sid in usable if english[sid]["title"].endswith(QUESTION_MARKS)]
     left_out = {sid for sid in questions if unanswerable(sid, share)}
     folders = {}
@@ -160,10 +167,14 @@ def main() -> None:
                                          "default: .govai/debian-faq-src/... (make bench-data) or /usr/share/doc/debian/FAQ")
     parser.add_argument("--unanswerable", type=float, default=0.15)
     parser.add_argument("--languages", help="comma-separated translations to use (default: every one found)")
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help="keep this share of the sections, chosen by hash (default 1: all; the CI slice uses less)")
     parser.add_argument("--smoke", action="store_true", help="a generated two-language mini FAQ into a temporary folder")
     args = parser.parse_args()
     if not 0 <= args.unanswerable < 1:
         raise SystemExit("--unanswerable must be in [0, 1)")
+    if not 0 < args.sample <= 1:
+        raise SystemExit("--sample must be in (0, 1]")
     if not args.out and not args.smoke:
         raise SystemExit("--out is required")
     scratch = tempfile.TemporaryDirectory() if args.smoke else None
@@ -171,7 +182,7 @@ def main() -> None:
     out = Path(args.out) if args.out else Path(scratch.name) / "beir"
     found = languages_in(source)
     languages = ["en"] + [lang for lang in (args.languages.split(",") if args.languages else found[1:]) if lang in found]
-    for name, (corpus, queries, qrels) in build(source, args.unanswerable, languages).items():
+    for name, (corpus, queries, qrels) in build(source, args.unanswerable, languages, args.sample).items():
         write(out / name, corpus, queries, qrels)
         print(f"{out / name}: {len(corpus)} passages, {len(queries)} queries "
               f"({sum(1 for q in queries if not q['answerable'])} unanswerable)")

