@@ -1,5 +1,8 @@
 """Regression gate: a fixed slice of the open HaluEval benchmark (fixtures/eval/halueval-ci) must
-keep its retrieval quality and abstention above the floors recorded in benchmarks/eval_floors.json.
+keep its retrieval quality and abstention above the floors recorded in benchmarks/eval_floors.json,
+and so must fixed slices of the multilingual sets (fixtures/eval/debian-faq-ci/ru: Russian,
+debian-faq-ci/cross: German and Russian questions to English passages, udhr-ci: eight languages
+to English), their floors under "multilingual" (folder -> {mode_metric: floor}).
 
 The floors sit a little under the values measured when they were recorded (see
 docs/evaluation.md); a change that lowers them fails here and must either be fixed or come
@@ -27,3 +30,17 @@ def test_retrieval_and_abstention_stay_above_the_recorded_floors():
                 "abstention_balanced_accuracy": hybrid["abstention"]["balanced_accuracy"]}
     below = {k: (v, FLOORS[k]) for k, v in measured.items() if v < FLOORS[k]}
     assert not below, f"below the recorded floor (measured, floor): {below}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("folder", sorted(FLOORS["multilingual"]))
+def test_multilingual_slices_stay_above_the_recorded_floors(folder):
+    floors = FLOORS["multilingual"][folder]
+    modes = tuple(sorted({key.split("_", 1)[0] for key in floors}))
+    report = evaluation.evaluate(FIXTURES / "eval" / folder, collection="eval-" + folder.replace("/", "-"), modes=modes)
+    assert report["ingestion"]["failed"] == 0
+    # every query language of the slice is scored on its own (queries.jsonl carries "language")
+    assert all(r["nDCG@10"]["n"] > 0 for mode in modes for r in report["retrieval"][mode]["per_language"].values())
+    measured = {key: report["retrieval"][key.split("_", 1)[0]][key.split("_", 1)[1]]["mean"] for key in floors}
+    below = {k: (v, floors[k]) for k, v in measured.items() if v < floors[k]}
+    assert not below, f"{folder} below the recorded floor (measured, floor): {below}"
