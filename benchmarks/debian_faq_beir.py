@@ -36,15 +36,13 @@ see ``/usr/share/doc/debian-faq/copyright``.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import re
 import tempfile
 from pathlib import Path
 
 import lxml.html
 
-from halueval_beir import write
+from halueval_beir import hashed, multilingual_arguments, summary, within, write
 
 INSTALLED = (Path(".govai/debian-faq-src/usr/share/doc/debian/FAQ"), Path("/usr/share/doc/debian/FAQ"))
 MIN_PASSAGE = 40
@@ -94,15 +92,15 @@ def _strip_number(title: str) -> str:
 
 
 def _digest(key: str) -> int:
-    return int(hashlib.sha256(f"debian-faq:{key}".encode()).hexdigest()[:12], 16)
+    return hashed("debian-faq", key)
 
 
 def unanswerable(section: str, share: float) -> bool:
-    return _digest(f"unanswerable:{section}") % 1000 < share * 1000
+    return within(_digest(f"unanswerable:{section}"), share)
 
 
 def sampled(section: str, share: float) -> bool:
-    return _digest(f"sample:{section}") % 1000 < share * 1000
+    return within(_digest(f"sample:{section}"), share)
 
 
 def build(source: Path, share: float, languages: list[str],
@@ -161,22 +159,11 @@ def tiny_source(folder: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", help="required unless --smoke")
-    parser.add_argument("--source", help="the FAQ's HTML folder (index.en.html and one sub-folder per translation); "
-                                         "default: .govai/debian-faq-src/... (make bench-data) or /usr/share/doc/debian/FAQ")
-    parser.add_argument("--unanswerable", type=float, default=0.15)
-    parser.add_argument("--languages", help="comma-separated translations to use (default: every one found)")
-    parser.add_argument("--sample", type=float, default=1.0,
-                        help="keep this share of the sections, chosen by hash (default 1: all; the CI slice uses less)")
-    parser.add_argument("--smoke", action="store_true", help="a generated two-language mini FAQ into a temporary folder")
-    args = parser.parse_args()
-    if not 0 <= args.unanswerable < 1:
-        raise SystemExit("--unanswerable must be in [0, 1)")
-    if not 0 < args.sample <= 1:
-        raise SystemExit("--sample must be in (0, 1]")
-    if not args.out and not args.smoke:
-        raise SystemExit("--out is required")
+    args = multilingual_arguments(
+        __doc__, source="the FAQ's HTML folder (index.en.html and one sub-folder per translation); "
+                        "default: .govai/debian-faq-src/... (make bench-data) or /usr/share/doc/debian/FAQ",
+        languages={"help": "comma-separated translations to use (default: every one found)"},
+        sample_of="sections", smoke="a generated two-language mini FAQ into a temporary folder")
     scratch = tempfile.TemporaryDirectory() if args.smoke else None
     source = Path(args.source) if args.source else tiny_source(Path(scratch.name) / "faq") if scratch else source_dir()
     out = Path(args.out) if args.out else Path(scratch.name) / "beir"
@@ -184,8 +171,7 @@ def main() -> None:
     languages = ["en"] + [lang for lang in (args.languages.split(",") if args.languages else found[1:]) if lang in found]
     for name, (corpus, queries, qrels) in build(source, args.unanswerable, languages, args.sample).items():
         write(out / name, corpus, queries, qrels)
-        print(f"{out / name}: {len(corpus)} passages, {len(queries)} queries "
-              f"({sum(1 for q in queries if not q['answerable'])} unanswerable)")
+        print(summary(out / name, corpus, queries))
 
 
 if __name__ == "__main__":

