@@ -7,11 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from rest_framework.test import APIClient
 
 from govai_plugin.models import ApiClient, Collection
 from govai_plugin.services.access import create_collection, grant
 from govai_plugin.services.ingest import ingest_paths
+from settings.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -70,3 +72,15 @@ def corpus_copy(tmp_path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+def running_worker():
+    """A real Celery worker (solo pool, the test queue) inside this process, for a ``with`` block."""
+    return start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING")
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """A real Celery worker for the test's duration (the database is committed, so it sees the rows)."""
+    with running_worker():
+        yield

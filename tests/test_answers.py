@@ -4,7 +4,6 @@ an OpenAI-compatible server on 127.0.0.1 → post-processing on the job row."""
 from __future__ import annotations
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from govai_plugin.exceptions import InvalidRequest
 from govai_plugin.models import AnswerJob
@@ -12,7 +11,6 @@ from govai_plugin.services.access import create_collection
 from govai_plugin.services.answers import ask, run_generation
 from govai_plugin.services.ingest import ingest_bytes
 from govai_plugin.testing.waiting import DEADLINE, wait_for
-from settings.celery import app as celery_app
 from tests.conftest import CORPUS
 from tests.servers.openai_compat import ChatServer
 
@@ -34,12 +32,6 @@ def llm(settings):
     with ChatServer() as server:
         settings.GOVAI = {"LLM": {"BASE_URL": server.url, "MODEL": "fake-llm-1", "TIMEOUT": 2.0, "RETRY_BACKOFF": 0.05, "MAX_ATTEMPTS": 3}}
         yield server
-
-
-@pytest.fixture
-def worker(transactional_db):
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
-        yield
 
 
 def wait_final(job: AnswerJob, seconds: float = DEADLINE) -> AnswerJob:

@@ -7,11 +7,10 @@ records (model id, tokens, timings, streaming), not the answer's quality.
 from __future__ import annotations
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from govai_plugin.embedded import llm
 from govai_plugin.services.answers import ask
-from settings.celery import app as celery_app
+from tests.conftest import running_worker
 from tests.test_answers import QUESTION, rules, wait_final  # noqa: F401  (fixture re-use)
 
 pytestmark = [
@@ -37,7 +36,7 @@ def test_llama_server_is_found_and_healthy(llama):
 def test_a_worker_generates_through_the_embedded_llama_server(rules, settings, llama):  # noqa: F811
     _, state = llama
     settings.GOVAI = {"LLM": {"BASE_URL": state["url"], "MODEL": state["alias"], "MAX_TOKENS": 64}}
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+    with running_worker():
         job = wait_final(ask(QUESTION, collections=["rules"]), seconds=120)
     assert job.status in ("succeeded", "abstained"), job.error
     assert job.model == state["alias"]

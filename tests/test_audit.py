@@ -15,7 +15,7 @@ from django.db import connection
 from govai_plugin.models import AnswerJob, AuditEvent
 from govai_plugin.services import audit
 from govai_plugin.services.answers import ask
-from tests.test_answers import QUESTION, llm, rules, wait_final, worker  # noqa: F401  (fixtures)
+from tests.test_answers import QUESTION, llm, rules, wait_final  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

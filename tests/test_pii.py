@@ -10,7 +10,7 @@ import pytest
 from govai_plugin.defaults.pii import PATTERNS
 from govai_plugin.pii import Pseudonyms, detect
 from govai_plugin.services.answers import ask
-from tests.test_answers import llm, rules, wait_final, worker  # noqa: F401  (fixtures)
+from tests.test_answers import llm, rules, wait_final  # noqa: F401  (fixtures)
 
 
 def kinds(text: str, names=()) -> list[tuple[str, str]]:

@@ -34,7 +34,7 @@ from govai_plugin.services.ingest import delete_document, ingest_bytes
 from govai_plugin.services.plugins import use_cases
 from govai_plugin.testing.waiting import wait_for
 from tests.conftest import CORPUS
-from tests.test_answers import llm, wait_final, worker  # noqa: F401  (fixtures)
+from tests.test_answers import llm, wait_final  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

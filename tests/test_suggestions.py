@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from adapters.soap_registry.plugin import SoapRegistry
 from govai_plugin.exceptions import RegistryError, RegistryUnavailable
@@ -19,7 +18,6 @@ from govai_plugin.ports import CaseRecord
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.ingest import ingest_bytes
 from govai_plugin.testing.waiting import wait_for
-from settings.celery import app as celery_app
 from tests.conftest import CORPUS
 from tests.servers.case_system import CaseSystem
 from tests.servers.openai_compat import ChatServer
@@ -76,12 +74,6 @@ def configured(settings, remote, rules):
         cases, CONTEXT_FIELDS=["requested", "rent"], REGISTRIES=["population"], COLLECTIONS=["rules"],
         REVIEWERS=["caseapp", "portal"], WIDGET_CLIENT="portal")})
     return remote
-
-
-@pytest.fixture
-def worker(transactional_db):
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
-        yield
 
 
 def webhook(live_server) -> str:

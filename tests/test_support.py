@@ -10,7 +10,7 @@ from govai_plugin.models import Chunk
 from govai_plugin.services import support
 from govai_plugin.services.answers import _source, ask
 from govai_plugin.types import SearchHit
-from tests.test_answers import llm, rules, wait_final, worker  # noqa: F401  (fixtures)
+from tests.test_answers import llm, rules, wait_final  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

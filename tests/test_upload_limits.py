@@ -23,7 +23,6 @@ from contextlib import contextmanager
 
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
@@ -33,7 +32,7 @@ from govai_plugin.models.knowledge import IngestionJob, IngestionUpload
 from govai_plugin.services.access import create_collection
 from govai_plugin.testing.waiting import wait_for
 from settings.celery import app as celery_app
-from tests.conftest import CORPUS, MALFORMED, ROOT
+from tests.conftest import CORPUS, MALFORMED, ROOT, running_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -306,12 +305,6 @@ def writer(api_client_factory, settings):
     return http
 
 
-@pytest.fixture
-def worker(transactional_db):
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
-        yield
-
-
 def poll(http, url: str) -> dict:
     def final():
         response = http.get(url)
@@ -335,7 +328,7 @@ def test_a_large_upload_is_queued_with_202_and_a_worker_ingests_it(writer, trans
     # The bytes wait in the database (a worker on another machine reads them), nothing is ingested yet.
     assert bytes(IngestionUpload.objects.get(job__uid=job["id"]).content) == body
     assert not writer.collection.documents.exists()
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+    with running_worker():
         done = poll(writer, job["url"])
     assert done["status"] == "done", done
     [outcome] = done["outcomes"]

@@ -21,7 +21,6 @@ from tests.test_suggestions import (  # noqa: F401  (fixtures)
     remote,
     rules,
     two_systems,
-    worker,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

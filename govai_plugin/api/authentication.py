@@ -17,13 +17,19 @@ _TOUCH_EVERY = dt.timedelta(minutes=1)
 _KEY_ID = re.compile(r"[0-9a-f]{1,16}")
 
 
-def _key_id(header: list[bytes]) -> str:
-    """The key id a header names (``govai_<id>_...``), or "" for anything malformed: the bucket
-    its failures count in."""
-    parts = header[1].split(b"_") if len(header) == 2 else []
-    if len(parts) >= 3 and _KEY_ID.fullmatch(parts[1].decode("ascii", errors="replace")):
-        return parts[1].decode("ascii")
-    return ""
+def _parse(header: list[bytes]) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed ``Bearer govai_<id>_<secret>`` header, else None."""
+    if len(header) != 2:
+        return None
+    try:
+        key = header[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    prefix, _, rest = key.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != KEY_PREFIX or not _KEY_ID.fullmatch(key_id) or not secret:
+        return None
+    return key_id, secret
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -36,28 +42,24 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower().decode(errors="replace") not in self.keywords:
             return None
-        key_id = _key_id(header)
+        parsed = _parse(header)
+        key_id = parsed[0] if parsed else ""  # malformed keys share one bucket
         throttle = FailedAuthThrottle()
         wait = throttle.wait_before_trying(request, key_id)
         if wait is not None:
             raise exceptions.Throttled(wait, "Too many failed authentications with this key from this address.")
         try:
-            return self._client(header)
+            return self._client(header, parsed)
         except exceptions.AuthenticationFailed:
             throttle.record_failure(request, key_id)
             raise
 
-    def _client(self, header: list[bytes]):
+    def _client(self, header: list[bytes], parsed: tuple[str, str] | None):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Send exactly one API key: 'Authorization: Bearer <key>'.")
-        try:
-            key = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid API key.") from None
-        prefix, _, rest = key.partition("_")
-        key_id, _, secret = rest.partition("_")
-        if prefix != KEY_PREFIX or not _KEY_ID.fullmatch(key_id) or not secret:
+        if parsed is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
+        key_id, secret = parsed
         client = ApiClient.objects.filter(key_id=key_id, is_active=True).first()
         if client is None or not client.key_matches(secret):
             raise exceptions.AuthenticationFailed("Invalid API key.")

@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import requests
-from celery.contrib.testing.worker import start_worker
 from django.db import connection
 
 from adapters.xroad.access import ensure_api_client, set_collections
@@ -19,7 +18,6 @@ from adapters.xroad.models import XRoadClient
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.ingest import ingest_bytes
 from govai_plugin.testing.waiting import wait_for
-from settings.celery import app as celery_app
 from tests.conftest import CORPUS, ROOT
 from tests.servers.openai_compat import ChatServer
 from tests.servers.security_server import SecurityServer
@@ -55,12 +53,6 @@ def xroad_settings(settings, llm):
         },
     }
     return settings
-
-
-@pytest.fixture
-def worker(transactional_db):
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
-        yield
 
 
 @pytest.fixture(scope="module")
