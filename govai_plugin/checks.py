@@ -2,7 +2,7 @@
 
 Ids: E00x shape of GOVAI, E01x embeddings, E02x chunking, E03x retrieval,
 E04x ingestion and API limits, E05x plugins, E06x database (run with
-``manage.py check --database default`` and before migrations).
+``manage.py check --database default`` and before migrations), E14x answerability.
 """
 
 from __future__ import annotations
@@ -494,3 +494,42 @@ def _model_errors(connection) -> list[Error]:
             "or set GOVAI['EMBEDDINGS'] back.",
         )
     ]
+
+
+# -- E14x: the answerability step (docs/answers.md#answerability) ------------------------
+
+
+@register(Tags.compatibility)
+def check_answerability(app_configs=None, **kwargs) -> list[Error]:
+    """govai.E140: ANSWERS.ANSWERABILITY_THRESHOLD is "auto", "off" or a probability."""
+    if not _shape_ok():
+        return []
+    value = govai_settings.ANSWERS["ANSWERABILITY_THRESHOLD"]
+    if value in ("auto", "off") or (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
+        return []
+    return [_error(140, f"GOVAI['ANSWERS']['ANSWERABILITY_THRESHOLD'] is {value!r}: use 'auto', 'off' or a probability from 0 to 1.",
+                   "Keep 'auto' and run manage.py govai_calibrate on labelled questions (docs/answers.md#answerability).")]
+
+
+@register(Tags.database)
+def check_answerability_calibrated(app_configs=None, databases=None, **kwargs) -> list[Warning]:
+    """govai.W141: "auto" threshold but no calibration stored for the generation model."""
+    if not databases or not _shape_ok() or govai_settings.ANSWERS["ANSWERABILITY_THRESHOLD"] != "auto":
+        return []
+    from django.db.utils import DatabaseError
+
+    from govai_plugin.services import answerability
+
+    model = answerability.generation_model()
+    try:
+        found = answerability.stored(answerability.KIND, model)
+    except DatabaseError:  # not migrated yet: check_database and migrate speak for themselves
+        return []
+    if found is not None:
+        return []
+    return [Warning(
+        f"No answerability threshold is calibrated for the generation model {model!r}: answers record the model's "
+        "P(yes) but never abstain as not answerable.",
+        hint="Run manage.py govai_calibrate LABELLED_FOLDER (a BEIR folder with answerable and unanswerable questions; "
+             "docs/evaluation.md#calibration), or set GOVAI['ANSWERS']['ANSWERABILITY_THRESHOLD'] to a number.",
+        id="govai.W141")]

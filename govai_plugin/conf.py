@@ -152,6 +152,12 @@ DEFAULTS: dict[str, Any] = {
         # cosine similarity to one of them (and every number in it is in them).
         "SUPPORT_LEXICAL": 0.5,
         "SUPPORT_SEMANTIC": 0.6,
+        # Answerability step (services/answerability.py): before generating, the model is asked
+        # whether the sources contain the answer; below this P(yes) the answer abstains
+        # ("not_answerable"). "auto": the value `manage.py govai_calibrate` stored for the
+        # generation model (none stored: P(yes) is only recorded); a number from 0 to 1; or
+        # "off" (no step, e.g. for a server that returns no token log-probabilities).
+        "ANSWERABILITY_THRESHOLD": "auto",
     },
     "API": {
         # Largest upload the documents endpoint takes, in bytes.

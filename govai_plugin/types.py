@@ -199,6 +199,21 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """Whether the sources can answer the question, as a probability (answerability step).
+
+    ``p_yes`` is ``None`` when the judge could not measure it (e.g. the server returns no
+    token log-probabilities): the step is then skipped and the answer goes on.
+    """
+
+    p_yes: float | None
+    #: The model that judged, as the server named it in the request (calibrations are keyed by it).
+    model: str
+    #: Why no probability was measured, or how it was (e.g. "no logprobs in the server's reply").
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class AdapterSpec:
     """An integration an adapter plugin offers (X-Road, registry, case system)."""
 

@@ -267,6 +267,20 @@ class SupportSerializer(serializers.Serializer):
     semantic = serializers.BooleanField(help_text="False when embeddings were unavailable (lexical check only).")
 
 
+class AnswerabilitySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["judged", "skipped", "off"],
+                                     help_text="judged: P(yes) measured; skipped: the server gave no log-probabilities "
+                                               "(the answer went on); off: ANSWERS.ANSWERABILITY_THRESHOLD is 'off'.")
+    p_yes = serializers.FloatField(required=False, allow_null=True,
+                                   help_text="The model's probability that the sources contain the answer.")
+    threshold = serializers.FloatField(required=False, allow_null=True,
+                                       help_text="Below it the answer abstains (not_answerable); null: not calibrated, "
+                                                 "P(yes) is only recorded.")
+    threshold_source = serializers.ChoiceField(choices=["setting", "calibrated", "uncalibrated"], required=False)
+    model = serializers.CharField(required=False, allow_blank=True)
+    detail = serializers.CharField(required=False, allow_blank=True)
+
+
 class AnswerJobSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="uid")
     status = serializers.CharField()
@@ -277,8 +291,11 @@ class AnswerJobSerializer(serializers.Serializer):
     label = serializers.SerializerMethodField()
     citations = CitationSerializer(many=True)
     sources = AnswerSourceSerializer(many=True)
-    abstain_reason = serializers.CharField(allow_blank=True)
+    abstain_reason = serializers.CharField(
+        allow_blank=True, help_text="Why the answer abstained (empty otherwise): outside_collections, no_source, "
+                                    "not_answerable, sources_do_not_cover, sources_conflict or output_withheld (docs/answers.md).")
     abstain_detail = serializers.CharField(allow_blank=True)
+    answerability = serializers.SerializerMethodField()
     findings = serializers.JSONField()
     support = serializers.SerializerMethodField()
     error = serializers.CharField(allow_blank=True)
@@ -302,6 +319,14 @@ class AnswerJobSerializer(serializers.Serializer):
 
     def get_timings(self, obj) -> dict[str, float | None]:
         return obj.timings()
+
+    @extend_schema_field(AnswerabilitySerializer(allow_null=True))
+    def get_answerability(self, obj) -> dict | None:
+        """The answerability step before generation (null until it ran, and when the answer
+        abstained before the model)."""
+        if not obj.answerability:
+            return None
+        return {k: v for k, v in obj.answerability.items() if k in AnswerabilitySerializer().fields}
 
     @extend_schema_field(SupportSerializer(allow_null=True))
     def get_support(self, obj) -> dict | None:

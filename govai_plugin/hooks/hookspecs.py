@@ -25,6 +25,7 @@ from govai_plugin.types import (
     Generation,
     GenerationParams,
     GuardFinding,
+    Judgement,
     OutputFinding,
     Prompt,
     SearchHit,
@@ -163,6 +164,28 @@ def govai_build_prompt(
     :param sources: the passages to number ``[1]``, ``[2]``, ... in the prompt.
     :param context: guarded case context (``case``: text), may be empty.
     :returns: a :class:`Prompt`, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def govai_judge_answerability(
+    question: str, sources: list[SearchHit], context: dict[str, Any]
+) -> Judgement | None:
+    """Estimate the probability that the numbered sources contain the answer to the question.
+
+    Fires once per question inside a Celery worker, before :func:`govai_generate`. The
+    answer abstains (reason ``not_answerable``) when the probability is below
+    ``ANSWERS.ANSWERABILITY_THRESHOLD`` (calibrated per model by ``manage.py govai_calibrate``).
+
+    :param question: the guarded (pseudonymised) question.
+    :param sources: the passages numbered ``[1]``, ``[2]``, ... in the prompt.
+    :param context: ``messages``: the chat messages the answer will be generated from (a judge
+        may reuse them so the server's prompt cache serves both calls); ``timeout``: seconds.
+    :returns: a :class:`Judgement` (with ``p_yes=None`` when it cannot be measured, e.g. the
+        server returns no log-probabilities: the step is skipped), or ``None`` to let the next
+        implementation judge.
+    :raises govai_plugin.exceptions.GenerationUnavailable: the server is down, timed out or
+        answered 5xx (retried like generation).
     """
 
 

@@ -26,6 +26,7 @@ from govai_plugin.types import (
     Generation,
     GenerationParams,
     GuardFinding,
+    Judgement,
     OutputFinding,
     Prompt,
     SearchHit,
@@ -144,6 +145,10 @@ class Hooks:
         if prompt is None:
             raise ConfigurationError("No plugin implements govai_build_prompt (is the default blocked?)")
         return prompt
+
+    def judge_answerability(self, question: str, sources: list[SearchHit], context: dict[str, Any]) -> Judgement | None:
+        """``None`` when no plugin judges (the default is blocked): the step is skipped."""
+        return self.pm.hook.govai_judge_answerability(question=question, sources=sources, context=context)
 
     def generate(self, prompt: Prompt, params: GenerationParams) -> Generation:
         generation = self.pm.hook.govai_generate(prompt=prompt, params=params)

@@ -42,6 +42,12 @@ class AnswerJob(models.Model):
     support = models.JSONField(default=dict, blank=True)
     abstain_reason = models.CharField(max_length=32, blank=True)
     abstain_detail = models.TextField(blank=True)
+    #: P(yes) of the answerability step: the generation model's own estimate that the sources
+    #: contain the answer (null when the step was skipped or is off).
+    p_answerable = models.FloatField(null=True, blank=True)
+    #: The answerability step: ``status`` (judged, skipped, off), ``p_yes``, ``threshold`` and
+    #: where it came from (``threshold_source``: setting, calibrated, uncalibrated), ``model``, ``detail``.
+    answerability = models.JSONField(default=dict, blank=True)
     #: Placeholder -> personal data it replaced in the question and context (GOVAI["PII"]).
     #: Needed to put the values back into the answer; nothing sent to the model holds them.
     pii_map = models.JSONField(default=dict, blank=True)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from govai_plugin.conf import govai_settings
-from govai_plugin.services import audit, support
+from govai_plugin.services import answerability, audit, support
 from govai_plugin.pii import Pseudonyms, detect
 from govai_plugin.exceptions import GovAIError, InvalidRequest, RetryableError
 from govai_plugin.hooks.manager import get_hooks
@@ -161,7 +161,8 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
     prompt = Prompt(messages=job.prompt_messages, use_case=job.use_case, template_version=job.prompt_version)
     params = GenerationParams(max_tokens=cfg["MAX_TOKENS"], temperature=cfg["TEMPERATURE"], timeout=cfg["TIMEOUT"], on_token=on_token)
     try:
-        generation = hooks.generate(prompt, params)
+        judged = _judge_answerability(job, hits, attempt, cfg["TIMEOUT"])
+        generation = None if judged.get("abstain") else hooks.generate(prompt, params)
     except RetryableError as exc:
         logger.warning("generation_failed job=%s attempt=%d retryable=1 error=%s", job.uid, attempt, exc)
         if not last_attempt:
@@ -175,34 +176,42 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
         logger.exception("generation_crashed job=%s attempt=%d", job.uid, attempt)
         return _fail(job, f"Unexpected error in text generation: {type(exc).__name__}: {exc}")
 
-    text, findings = hooks.check_output(generation.text.strip(), hits, check_context)
-    updates: dict[str, Any] = {
-        "model": generation.model[:200],
-        "prompt_tokens": generation.prompt_tokens,
-        "completion_tokens": generation.completion_tokens,
-        "partial_text": "",
-        "finished_at": timezone.now(),
-        "findings": [{"kind": f.kind, "message": f.message, "severity": f.severity} for f in findings],
-        "error": "",
-    }
-    reason = _model_abstention(text)
-    blocking = [f for f in findings if f.severity == "error"]
-    if blocking:
-        updates.update(status=AnswerJob.Status.ABSTAINED, abstain_reason="output_withheld", answer_text="",
-                       abstain_detail=f"The draft failed an output check and is withheld: {blocking[0].message}")
-        text = ""  # nothing of it is kept, not even in the audit trail
-    elif reason:
-        updates.update(status=AnswerJob.Status.ABSTAINED, abstain_reason=reason[0], abstain_detail=reason[1], answer_text="")
+    if generation is None:  # the answerability step abstained: no text was generated
+        text = ""
+        updates: dict[str, Any] = {
+            "model": str(judged.get("model", ""))[:200], "partial_text": "", "finished_at": timezone.now(), "findings": [],
+            "error": "", "status": AnswerJob.Status.ABSTAINED, "abstain_reason": answerability.REASON,
+            "abstain_detail": answerability.abstain_detail(judged), "answer_text": "",
+        }
     else:
-        citations = _citations(text, job.sources)
-        if not citations:
-            updates["findings"].append({"kind": "uncited", "message": "the answer cites no source", "severity": "warning"})
-        updates["support"] = support.check(text, job.sources)
-        for sentence in updates["support"]["sentences"]:
-            if not sentence["supported"]:
-                updates["findings"].append({"kind": "unsupported_sentence", "severity": "warning",
-                                            "message": f"sentence {sentence['index'] + 1}: {sentence['reason']}"})
-        updates.update(status=AnswerJob.Status.SUCCEEDED, answer_text=pseudonyms.restore(text), citations=citations)
+        text, findings = hooks.check_output(generation.text.strip(), hits, check_context)
+        updates = {
+            "model": generation.model[:200],
+            "prompt_tokens": generation.prompt_tokens,
+            "completion_tokens": generation.completion_tokens,
+            "partial_text": "",
+            "finished_at": timezone.now(),
+            "findings": [{"kind": f.kind, "message": f.message, "severity": f.severity} for f in findings],
+            "error": "",
+        }
+        reason = _model_abstention(text)
+        blocking = [f for f in findings if f.severity == "error"]
+        if blocking:
+            updates.update(status=AnswerJob.Status.ABSTAINED, abstain_reason="output_withheld", answer_text="",
+                           abstain_detail=f"The draft failed an output check and is withheld: {blocking[0].message}")
+            text = ""  # nothing of it is kept, not even in the audit trail
+        elif reason:
+            updates.update(status=AnswerJob.Status.ABSTAINED, abstain_reason=reason[0], abstain_detail=reason[1], answer_text="")
+        else:
+            citations = _citations(text, job.sources)
+            if not citations:
+                updates["findings"].append({"kind": "uncited", "message": "the answer cites no source", "severity": "warning"})
+            updates["support"] = support.check(text, job.sources)
+            for sentence in updates["support"]["sentences"]:
+                if not sentence["supported"]:
+                    updates["findings"].append({"kind": "unsupported_sentence", "severity": "warning",
+                                                "message": f"sentence {sentence['index'] + 1}: {sentence['reason']}"})
+            updates.update(status=AnswerJob.Status.SUCCEEDED, answer_text=pseudonyms.restore(text), citations=citations)
     # Only the run that still holds the job records its result (a redelivered duplicate does not).
     with transaction.atomic():  # the final status and its audit record become visible together
         recorded = AnswerJob.objects.filter(pk=job.pk, status=AnswerJob.Status.RUNNING, attempts=attempt).update(**updates)
@@ -211,6 +220,23 @@ def run_generation(job_id: int, *, attempt: int, last_attempt: bool) -> AnswerJo
             _audit_final(job, output=text)  # the model's own text: pseudonymised
     logger.info("answer_done job=%s status=%s tokens=%s", job.uid, job.status, job.completion_tokens)
     return job
+
+
+def _judge_answerability(job: AnswerJob, hits: list[SearchHit], attempt: int, timeout: float) -> dict[str, Any]:
+    """The answerability step (services/answerability.py), recorded on the job at once; a retried
+    attempt reuses the judgement of an earlier one."""
+    if job.answerability.get("status") in ("judged", "skipped"):
+        record = dict(job.answerability)
+        record["abstain"] = record.get("status") == "judged" and record.get("threshold") is not None \
+            and record["p_yes"] < record["threshold"]
+        return record
+    record = answerability.judge(job, hits, timeout)
+    stored = {k: v for k, v in record.items() if k != "abstain"}
+    AnswerJob.objects.filter(pk=job.pk, attempts=attempt).update(answerability=stored, p_answerable=record.get("p_yes"))
+    job.answerability, job.p_answerable = stored, record.get("p_yes")
+    logger.info("answerability job=%s status=%s p_yes=%s threshold=%s", job.uid, record["status"], record.get("p_yes"),
+                record.get("threshold"))
+    return record
 
 
 def retrieval_abstention(query, hits: list[SearchHit]) -> tuple[str, str] | None:
@@ -288,7 +314,7 @@ def _audit_final(job: AnswerJob, *, output: str) -> None:
         "use_case": job.use_case, "prompt_version": job.prompt_version, "model": job.model,
         "parameters": {"max_tokens": cfg["MAX_TOKENS"], "temperature": cfg["TEMPERATURE"]},
         "passages": _passage_refs(job.sources), "cited": [c["number"] for c in job.citations],
-        "output": output, "abstain_reason": job.abstain_reason, "error": job.error[:2000],
+        "output": output, "abstain_reason": job.abstain_reason, "answerability": job.answerability, "error": job.error[:2000],
         "findings": job.findings, "tokens": [job.prompt_tokens, job.completion_tokens]})
 
 

@@ -329,6 +329,7 @@ def run_generation_eval(dataset: Dataset, collection: Collection, queries: list[
     abstained: dict[str, bool] = {}
     reasons: Counter[str] = Counter()
     failures: list[str] = []
+    p_yes: dict[str, float | None] = {}  # the answerability step's P(yes) per query (None: skipped or off)
     def answer(q: Query) -> None:
         started = time.perf_counter()
         try:
@@ -343,6 +344,8 @@ def run_generation_eval(dataset: Dataset, collection: Collection, queries: list[
             failures.append(f"{q.id}: {job.error[:200]}")
             return
         abstained[q.id] = job.status == AnswerJob.Status.ABSTAINED
+        if job.answerability:
+            p_yes[q.id] = job.p_answerable
         if abstained[q.id]:
             reasons[job.abstain_reason] += 1
             return
@@ -367,7 +370,7 @@ def run_generation_eval(dataset: Dataset, collection: Collection, queries: list[
         "queries": len(queries), "failed": len(failures), "failures": failures[:20],
         "exact_match": summary(em), "token_f1": summary(f1), "contains_answer": summary(contains),
         "citation_precision": summary(cite_p), "citation_recall": summary(cite_r),
-        "abstention": _abstention(queries, abstained), "abstain_reasons": dict(reasons),
+        "abstention": _abstention(queries, abstained), "abstain_reasons": dict(reasons), "p_yes": p_yes,
         "support_rate": summary(support_rates), "latency_seconds": percentiles(latencies),
         "model": govai_settings.LLM["MODEL"] if govai_settings.LLM["BASE_URL"] else "embedded",
     }
