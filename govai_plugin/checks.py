@@ -2,7 +2,7 @@
 
 Ids: E00x shape of GOVAI, E01x embeddings, E02x chunking, E03x retrieval,
 E04x ingestion and API limits, E05x plugins, E06x database (run with
-``manage.py check --database default`` and before migrations), E14x answerability.
+``manage.py check --database default`` and before migrations), E14x answerability, E16x ingestion fan-out.
 """
 
 from __future__ import annotations
@@ -241,6 +241,7 @@ def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
     for key in ("ASYNC_ABOVE_BYTES", "SYNC_MAX_PASSAGES", "MAX_UNPACKED_BYTES", "MAX_COMPRESSION_RATIO", "MAX_XML_NODES"):
         if cfg[key] < 1:  # the shape check refuses values that are not whole numbers
             errors.append(_error(47, f"GOVAI['INGESTION'][{key!r}] must be a positive whole number.", "See docs/configuration.md."))
+    errors += _fanout_errors(cfg)
     if govai_settings.API["MAX_UPLOAD_BYTES"] < 1:
         errors.append(_error(44, "GOVAI['API']['MAX_UPLOAD_BYTES'] must be positive.", "25 MiB is the default."))
     rates = {**govai_settings.API["RATE_LIMITS"], "AUTH_FAILURE_LIMIT": govai_settings.API["AUTH_FAILURE_LIMIT"]}
@@ -249,6 +250,21 @@ def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
     if bad:
         errors.append(_error(46, f"GOVAI['API'] RATE_LIMITS or AUTH_FAILURE_LIMIT has rates that are not 'N/unit': {bad!r}.",
                              'Use e.g. "30/min", "5/second", "1000/day", or "" for no limit.'))
+    return errors
+
+
+def _fanout_errors(cfg: dict[str, Any]) -> list[Error]:
+    """E16x: large queued ingestions embedded in batch tasks (docs/ingestion.md#fan-out-over-workers)."""
+    errors = []
+    if cfg["FANOUT_ABOVE_PASSAGES"] < 1:
+        errors.append(_error(160, "GOVAI['INGESTION']['FANOUT_ABOVE_PASSAGES'] must be a positive whole number.",
+                             "256 is the default: a queued ingestion with more passages is shared by the workers."))
+    if not 1 <= cfg["FANOUT_BATCH_PASSAGES"] <= 10_000:
+        errors.append(_error(161, "GOVAI['INGESTION']['FANOUT_BATCH_PASSAGES'] must be between 1 and 10000.",
+                             "64 is the default; a multiple of EMBEDDINGS.BATCH_SIZE wastes no model batch."))
+    if not 1 <= cfg["FANOUT_ATTEMPTS"] <= 20:
+        errors.append(_error(162, "GOVAI['INGESTION']['FANOUT_ATTEMPTS'] must be between 1 and 20.",
+                             "3 is the default: a batch is tried that many times before its job fails."))
     return errors
 
 

@@ -99,6 +99,13 @@ DEFAULTS: dict[str, Any] = {
         # ...and so are smaller uploads whose text makes more passages than this (a small file can
         # hold a long text; embedding it would hold the request and the web process's memory).
         "SYNC_MAX_PASSAGES": 64,
+        # A queued ingestion whose documents make more passages than this is embedded by tasks of
+        # FANOUT_BATCH_PASSAGES passages each (govai_plugin.tasks.embed_batch), shared by every
+        # worker; its documents are stored when all are done. Smaller ones embed in the job's task.
+        "FANOUT_ABOVE_PASSAGES": 256,
+        "FANOUT_BATCH_PASSAGES": 64,
+        # Times one batch is tried (an error, or a worker that died on it) before the job fails.
+        "FANOUT_ATTEMPTS": 3,
         # Archive formats (DOCX): the most bytes all parts of one file may unpack to (declared and
         # actually read), and the highest compression ratio allowed for a part over 1 MiB. The
         # same byte limit caps each decompressed PDF stream (pypdf's filter limits).

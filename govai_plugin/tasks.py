@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import RetryableError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, ignore_result=True)
@@ -57,4 +61,28 @@ def ingest_upload(job_id: int) -> None:
     """Ingest an upload kept in the database; the outcome (or the error) is recorded on the job."""
     from govai_plugin.services.ingest import run_ingestion_job
 
+    if _task_id(job_id) is None:
+        logger.error("ingest_upload_rejected job_id=%r: not a row id", job_id)
+        return
     run_ingestion_job(job_id)
+
+
+def _task_id(value: object) -> int | None:
+    """A row id as a task argument, or None for anything else (a malformed or hand-sent message)."""
+    return value if type(value) is int and value > 0 else None
+
+
+# The name is fixed: services send it by name (govai_plugin.services.ingest.EMBED_BATCH_TASK).
+@shared_task(bind=True, name="govai_plugin.tasks.embed_batch", acks_late=True, reject_on_worker_lost=True,
+             max_retries=None, ignore_result=True)
+def embed_batch(self, batch_id: int) -> None:
+    """Embed one batch of a large ingestion's passages; the last batch of a job has its documents stored."""
+    from govai_plugin.services.ingest import BATCH_RETRY_BACKOFF, run_ingest_batch
+
+    if _task_id(batch_id) is None:
+        logger.error("embed_batch_rejected batch_id=%r: not a row id", batch_id)
+        return
+    try:
+        run_ingest_batch(batch_id)
+    except RetryableError as exc:  # the batch counts its attempts itself (a dead worker counts too)
+        raise self.retry(exc=exc, countdown=BATCH_RETRY_BACKOFF * (2 ** self.request.retries)) from exc

@@ -260,3 +260,40 @@ class IngestionUpload(models.Model):
 
     job = models.OneToOneField(IngestionJob, on_delete=models.CASCADE, primary_key=True, related_name="upload")
     content = models.BinaryField()
+
+
+class IngestBatch(models.Model):
+    """A share of a large queued ingestion's passages, embedded by one task on any worker.
+
+    A job whose documents make more than ``INGESTION.FANOUT_ABOVE_PASSAGES`` passages is
+    embedded batch by batch (``govai_plugin.tasks.embed_batch``); its documents are stored,
+    each in one transaction, only when every batch is done, so a searcher never sees a
+    document half embedded. The rows are deleted when the job ends.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+
+    job = models.ForeignKey(IngestionJob, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    #: What is embedded: each passage with its title and headings (services.ingest.embedding_input).
+    texts = models.JSONField(default=list)
+    #: The vectors, float32 little-endian, one after the other; empty until the batch is done.
+    vectors = models.BinaryField(default=b"")
+    #: The model that made them (conf.embedding_signature()); another model's vectors are not used.
+    embedding_model = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    #: Times a worker started this batch (a failure, or a worker that died on it).
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="govai_ingest_batch_unique")]
+        indexes = [models.Index(fields=["job", "status"], name="govai_ingest_batch_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.number} ({self.status})"

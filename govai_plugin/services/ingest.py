@@ -18,28 +18,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from celery import current_app
 from django.contrib.postgres.search import SearchVector
 from django.db import DatabaseError, transaction
-from django.db.models import Q, QuerySet, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
-from govai_plugin.conf import govai_settings
+from govai_plugin.conf import embedding_signature, govai_settings
 from govai_plugin.services import audit
 from govai_plugin.exceptions import (
     CorruptDocument,
     DocumentTooLarge,
+    EmbeddingError,
     EmptyDocument,
     EncryptedDocument,
     ExtractionError,
     GovAIError,
     IngestionError,
     NotFound,
+    RetryableError,
     UnsupportedFormat,
 )
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import Chunk, Collection, Document
-from govai_plugin.models.knowledge import IngestionJob, IngestionUpload
+from govai_plugin.models.knowledge import IngestBatch, IngestionJob, IngestionUpload
 from govai_plugin.types import ChunkDraft, ExtractedDocument, SourceFile
 
 logger = logging.getLogger(__name__)
@@ -257,7 +260,9 @@ def stale_ingestion_jobs(minutes: float) -> QuerySet[IngestionJob]:
     """Jobs queued, or running, for more than ``minutes``: most likely a lost task (broker restarted, worker gone)."""
     cutoff = timezone.now() - dt.timedelta(minutes=minutes)
     queued = Q(status=IngestionJob.Status.QUEUED, created_at__lt=cutoff)
-    running = Q(status=IngestionJob.Status.RUNNING, started_at__lt=cutoff)
+    # A fanned-out job is running as long as its batches finish: stale when none did since the cutoff.
+    progress = IngestBatch.objects.filter(job_id=OuterRef("pk"), finished_at__gte=cutoff)
+    running = Q(status=IngestionJob.Status.RUNNING, started_at__lt=cutoff) & ~Exists(progress)
     return IngestionJob.objects.filter(queued | running).select_related("collection").order_by("created_at")
 
 
@@ -282,18 +287,21 @@ def run_ingestion_job(job_id: int) -> IngestionJob | None:
         job.attempts += 1
         job.status, job.started_at = IngestionJob.Status.RUNNING, timezone.now()
         job.save(update_fields=["attempts", "status", "started_at"])
-    if job.attempts > MAX_JOB_ATTEMPTS:
+    # A fanned-out job's task runs twice by design: to send its batches, then to store its documents.
+    fanned_out = IngestBatch.objects.filter(job_id=job.pk).exists()
+    if job.attempts > MAX_JOB_ATTEMPTS + fanned_out:
         return _close_job(job, [], "worker_lost", f"the worker stopped {MAX_JOB_ATTEMPTS} times while ingesting it")
     content = IngestionUpload.objects.filter(job_id=job.pk).values_list("content", flat=True).first()
     if content is None:
         return _close_job(job, [], "lost", "the uploaded file is no longer stored")
     logger.info("ingestion_started job=%s attempt=%d", job.uid, job.attempts)
     try:
-        outcomes = ingest_bytes(job.collection, job.name, bytes(content), source="upload",
-                                options=_options_from_json(job.options))
+        outcomes = _ingest_job(job, bytes(content))
     except Exception as exc:  # recorded on the job: the caller polls it, nothing is lost silently
         logger.exception("ingestion_error job=%s", job.uid)
         return _close_job(job, [], "error", f"ingestion stopped with an error ({type(exc).__name__}: {exc})")
+    if outcomes is None:  # fanned out: the batch tasks embed, and the last one sends this job's task again
+        return job
     return _close_job(job, outcomes)
 
 
@@ -306,6 +314,7 @@ def _close_job(job: IngestionJob, outcomes: list[IngestOutcome], reason: str = "
     with transaction.atomic():
         job.save(update_fields=["outcomes", "status", "reason", "error", "finished_at"])
         IngestionUpload.objects.filter(job_id=job.pk).delete()
+        IngestBatch.objects.filter(job_id=job.pk).delete()
     logger.info("ingestion_finished job=%s status=%s reason=%s", job.uid, job.status, job.reason)
     return job
 
@@ -333,6 +342,148 @@ def _options_from_json(data: dict[str, Any]) -> IngestOptions:
         effective_from=_parse_date(data.get("effective_from"), "job", "effective_from"),
         effective_to=_parse_date(data.get("effective_to"), "job", "effective_to"),
     )
+
+
+# -- large ingestions fanned out over workers -----------------------------------
+
+#: The Celery task that embeds one IngestBatch (govai_plugin.tasks.embed_batch), sent by name.
+EMBED_BATCH_TASK = "govai_plugin.tasks.embed_batch"
+#: Seconds before a failed batch is tried again; doubled at each further attempt.
+BATCH_RETRY_BACKOFF = 1.0
+
+
+def _ingest_job(job: IngestionJob, content: bytes) -> list[IngestOutcome] | None:
+    """A queued upload's outcomes; None while its passages are being embedded by batch tasks.
+
+    Up to ``INGESTION.FANOUT_ABOVE_PASSAGES`` passages are embedded here, in the job's own task.
+    A larger job is cut into batches of ``FANOUT_BATCH_PASSAGES`` that any worker embeds
+    (:func:`run_ingest_batch`); the last batch sends the job's task again, which extracts and
+    chunks the file once more (cheap next to embedding), takes the batches' vectors and stores
+    each document in one transaction, as a small job does. Until then nothing of the job is in
+    the searchable tables, and a document's previous version stays current.
+    """
+    collection = job.collection
+    key = os.path.basename(job.name) or job.name
+    outcomes, plans = _prepare(collection, key, content, "upload", _options_from_json(job.options))
+    passages = sum(len(plan.drafts) for plan in plans)
+    if passages <= govai_settings.INGESTION["FANOUT_ABOVE_PASSAGES"] and not IngestBatch.objects.filter(job_id=job.pk).exists():
+        return _log_failures(outcomes + _finish(collection, plans))
+    if not _staged_vectors(job, plans):
+        return None
+    return _log_failures(outcomes + _store_plans(collection, plans))
+
+
+def _staged_vectors(job: IngestionJob, plans: list[_Plan]) -> bool:
+    """Give the plans their vectors from the job's finished batches: True when all are there.
+
+    Otherwise (no batches yet, batches of another model or of other passages, or some not done)
+    the missing batches are (re)created and their tasks sent, and the answer is False.
+    """
+    inputs = [[embedding_input(plan.extracted.title, d.heading_path, d.text) for d in plan.drafts] for plan in plans]
+    needed = {text for texts in inputs for text in texts}
+    if not needed:  # every document already stored (a rerun after the worker died while storing)
+        return True
+    signature = embedding_signature()
+    with transaction.atomic():
+        IngestionJob.objects.select_for_update().filter(pk=job.pk).first()  # one run of the job decides at a time
+        batches = list(IngestBatch.objects.filter(job_id=job.pk))
+        staged = {text for batch in batches for text in batch.texts}
+        usable = batches and needed <= staged and all(
+            b.status == IngestBatch.Status.PENDING or b.embedding_model == signature for b in batches)
+        if usable and all(b.status == IngestBatch.Status.DONE for b in batches):
+            table: dict[str, Any] = {}
+            for batch in batches:
+                table.update(zip(batch.texts, np.frombuffer(bytes(batch.vectors), dtype="<f4").reshape(len(batch.texts), -1)))
+            for plan, texts in zip(plans, inputs, strict=True):
+                plan.vectors = [table[text].tolist() for text in texts]
+            return True
+        if usable:  # a requeued or redelivered job: send the batches that are not done again
+            send = [b.pk for b in batches if b.status == IngestBatch.Status.PENDING]
+            IngestBatch.objects.filter(pk__in=send).update(attempts=0)
+        else:
+            if batches:
+                logger.warning("ingestion_batches_replaced job=%s batches=%d", job.uid, len(batches))
+            IngestBatch.objects.filter(job_id=job.pk).delete()
+            size = govai_settings.INGESTION["FANOUT_BATCH_PASSAGES"]
+            ordered = sorted(needed, key=lambda text: (len(text), text))  # similar lengths together: less padding
+            created = IngestBatch.objects.bulk_create(
+                IngestBatch(job_id=job.pk, number=n, texts=ordered[start:start + size])
+                for n, start in enumerate(range(0, len(ordered), size))
+            )
+            send = [b.pk for b in created]
+            logger.info("ingestion_fanned_out job=%s passages=%d batches=%d", job.uid, len(ordered), len(send))
+        transaction.on_commit(lambda: _send_batches(job, send))
+    return False
+
+
+def _send_batches(job: IngestionJob, batch_ids: list[int]) -> None:
+    try:
+        for batch_id in batch_ids:
+            current_app.send_task(EMBED_BATCH_TASK, args=[batch_id])
+    except Exception as exc:  # as in _enqueue: a broker that cannot take them must not strand the job
+        logger.exception("ingestion_enqueue_failed job=%s", job.uid)
+        _close_job(job, [], "queue_unavailable",
+                   f"the task queue could not take the job's batches ({type(exc).__name__}); upload the file again later")
+
+
+def run_ingest_batch(batch_id: int) -> IngestBatch | None:
+    """Embed one batch of a fanned-out job and keep its vectors; the job's last batch sends the
+    job's task again to store the documents.
+
+    Idempotent: a batch already done, or of a job that ended, is left alone. A batch tried
+    ``INGESTION.FANOUT_ATTEMPTS`` times (failed, or its worker died) fails the job; nothing of
+    it was stored.
+
+    :raises RetryableError: the embedding failed and the batch has attempts left (the task retries).
+    """
+    attempts = govai_settings.INGESTION["FANOUT_ATTEMPTS"]
+    with transaction.atomic():
+        batch = (IngestBatch.objects.select_for_update(of=("self",)).select_related("job")
+                 .filter(pk=batch_id).first())
+        if batch is None or batch.status == IngestBatch.Status.DONE or batch.job.is_final:
+            return batch
+        batch.attempts += 1
+        batch.save(update_fields=["attempts"])
+    job = batch.job
+    if batch.attempts > attempts:
+        _close_job(job, [], "worker_lost", f"passage batch {batch.number} stopped its worker {attempts} times")
+        return batch
+    try:
+        size = govai_settings.EMBEDDINGS["BATCH_SIZE"]  # the hook takes at most that many texts a call
+        rows: list[list[float]] = []
+        for start in range(0, len(batch.texts), size):
+            rows += get_hooks().embed_texts(batch.texts[start:start + size], "document")
+        vectors = np.asarray(rows, dtype="<f4")
+        if vectors.shape != (len(batch.texts), govai_settings.EMBEDDINGS["DIMENSIONS"]):
+            raise EmbeddingError(f"the embedding plugin returned vectors of shape {vectors.shape} "
+                                 f"for {len(batch.texts)} passages")
+    except Exception as exc:  # any failure: the batch is tried again, as many times as allowed
+        logger.warning("ingestion_batch_failed job=%s batch=%d attempt=%d error=%s: %s",
+                       job.uid, batch.number, batch.attempts, type(exc).__name__, exc)
+        IngestBatch.objects.filter(pk=batch.pk).update(error=f"{type(exc).__name__}: {exc}"[:2000])
+        if batch.attempts < attempts:
+            raise RetryableError(f"passage batch {batch.number} failed: {exc}") from exc
+        _close_job(job, [], "embedding",
+                   f"embedding failed on passage batch {batch.number} {attempts} times ({type(exc).__name__}: {exc})")
+        return batch
+    with transaction.atomic():
+        IngestionJob.objects.select_for_update().filter(pk=job.pk).first()  # batch ends of one job, one at a time
+        done = IngestBatch.objects.filter(pk=batch.pk, status=IngestBatch.Status.PENDING).update(
+            status=IngestBatch.Status.DONE, vectors=vectors.tobytes(), embedding_model=embedding_signature(),
+            error="", finished_at=timezone.now())
+        left = IngestBatch.objects.filter(job_id=job.pk, status=IngestBatch.Status.PENDING).count()
+        if done and left == 0:
+            transaction.on_commit(lambda: _send_finish(job))
+    logger.info("ingestion_batch_done job=%s batch=%d passages=%d left=%d", job.uid, batch.number, len(batch.texts), left)
+    return batch
+
+
+def _send_finish(job: IngestionJob) -> None:
+    try:
+        requeue_ingestion_job(job)
+    except Exception:  # the vectors are kept: `govai_ingest --stale-jobs N --requeue` finishes the job later
+        logger.exception("ingestion_finish_enqueue_failed job=%s", job.uid)
+
 
 
 # -- internals -------------------------------------------------------------------
@@ -385,6 +536,11 @@ def _finish(collection: Collection, plans: list[_Plan]) -> list[IngestOutcome]:
         _embed_plans(plans)
     except GovAIError as exc:
         return [IngestOutcome(p.label, "failed", message=f"embedding failed: {exc}", reason="embedding") for p in plans]
+    return _store_plans(collection, plans)
+
+
+def _store_plans(collection: Collection, plans: list[_Plan]) -> list[IngestOutcome]:
+    """Store each embedded document in its own transaction."""
     outcomes = []
     for plan in plans:
         try:

@@ -124,8 +124,10 @@ class Command(BaseCommand):
         jobs = list(stale_ingestion_jobs(minutes))
         for job in jobs:
             since = job.started_at if job.status == "running" else job.created_at
+            batches = list(job.batches.values_list("status", flat=True))
+            progress = f", {batches.count('done')}/{len(batches)} passage batches done" if batches else ""
             self.stdout.write(f"{job.uid} {job.status:<8} since {since:%Y-%m-%d %H:%M} {job.collection.slug}/{job.name} "
-                              f"({job.size_bytes:,} bytes, {job.attempts} attempts)")
+                              f"({job.size_bytes:,} bytes, {job.attempts} attempts{progress})")
             if requeue:
                 try:
                     requeue_ingestion_job(job)
