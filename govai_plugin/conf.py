@@ -30,6 +30,11 @@ DEFAULT_TEXT_SEARCH_CONFIGS = {
     "yi": "yiddish",
 }
 
+#: For languages PostgreSQL has no stemmer for (Estonian, Latvian, Swahili, ...) and undetected
+#: ones: ``simple`` (lower case, no stemming, no stop words) after the ``unaccent`` dictionary, so
+#: "tootasu" finds "töötasu". Created by migration 0011_text_search_unaccent.
+FALLBACK_TEXT_SEARCH_CONFIG = "govai_simple_unaccent"
+
 DEFAULTS: dict[str, Any] = {
     # Plugins (entry-point names, e.g. "default.chunk") that must not be loaded.
     # The environment variable GOVAI_BLOCKED_PLUGINS (comma separated) adds more.
@@ -89,7 +94,21 @@ DEFAULTS: dict[str, Any] = {
         "MAX_DOCUMENT_BYTES": 25 * 1024 * 1024,
         # Maximum characters of text extracted from one document.
         "MAX_TEXT_CHARS": 5_000_000,
-        "DEFAULT_LANGUAGE": "en",
+        # Language of documents the caller and the extractor give none for: "auto" detects it from
+        # the text (services/language.py; "und" when unsure, never a guess), or a fixed code ("et").
+        "DEFAULT_LANGUAGE": "auto",
+        # ISO 639-1 codes the language detector (py3langid) chooses among, for documents and queries:
+        # every language with a PostgreSQL stemmer it knows, the EU's official languages and a few
+        # more the institutions served here work in. Fewer languages confuse fewer close ones;
+        # [] turns detection off (documents get "und", queries no language).
+        "DETECT_LANGUAGES": [
+            "ar", "bg", "ca", "cs", "da", "de", "el", "en", "es", "et", "eu", "fi", "fr", "ga", "hi", "hr",
+            "hu", "hy", "id", "it", "lt", "lv", "mt", "nb", "ne", "nl", "pl", "pt", "ro", "ru", "sk", "sl",
+            "so", "sr", "sv", "sw", "ta", "tr", "uk",
+        ],
+        # Below this probability (0-1, the best language's among DETECT_LANGUAGES) the detector
+        # answers "unsure": short queries sometimes do (docs/benchmarks.md, "Language detection").
+        "DETECT_MIN_CONFIDENCE": 0.5,
         # Text files that are not UTF-8 are read in this encoding
         # (e.g. "cp1257" for Baltic, "cp1250" for Central European documents).
         "LEGACY_ENCODING": "cp1252",
@@ -116,7 +135,8 @@ DEFAULTS: dict[str, Any] = {
         # a document within ~70 MiB (about 300 pages of Word's own markup).
         "MAX_XML_NODES": 250_000,
         # Extra language -> PostgreSQL text search configuration entries,
-        # merged over DEFAULT_TEXT_SEARCH_CONFIGS; unknown languages use "simple".
+        # merged over DEFAULT_TEXT_SEARCH_CONFIGS; other languages (and "und") use
+        # FALLBACK_TEXT_SEARCH_CONFIG: PostgreSQL's "simple" with accents folded.
         "LANGUAGES": {},
     },
     "LLM": {
@@ -302,10 +322,14 @@ class GovAISettings:
         return names
 
     def text_search_config(self, language: str | None) -> str:
-        """The PostgreSQL text search configuration for a language code."""
+        """The PostgreSQL text search configuration for a language code.
+
+        A snowball stemmer where PostgreSQL ships one (or the portal's ``LANGUAGES`` entry), else
+        :data:`FALLBACK_TEXT_SEARCH_CONFIG` (no stemming, accents folded), also for ``"und"``.
+        """
         configs = {**DEFAULT_TEXT_SEARCH_CONFIGS, **self.INGESTION["LANGUAGES"]}
         code = (language or "").lower().split("-")[0]
-        return configs.get(code, "simple")
+        return configs.get(code, FALLBACK_TEXT_SEARCH_CONFIG)
 
 
 govai_settings = GovAISettings()

@@ -102,6 +102,9 @@ class SearchQuery:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Only versions in force on this date; ``None`` means the current versions.
     in_force_on: dt.date | None = None
+    #: The query's detected language (ISO 639-1 code), ``None`` when the detector was unsure.
+    #: Not a filter: ``languages`` (given by the caller) is.
+    language: str | None = None
 
 
 @dataclass

@@ -210,6 +210,8 @@ class SearchHitSerializer(PassageLocationSerializer):
 class SearchResponseSerializer(serializers.Serializer):
     query = serializers.CharField()
     mode = serializers.CharField()
+    language = serializers.CharField(
+        allow_null=True, help_text="The query's detected language (ISO 639-1), null when the detector was unsure.")
     hits = SearchHitSerializer(many=True)
 
 

@@ -217,7 +217,8 @@ class SearchView(GovAIView):
             metadata=data["metadata"],
             in_force_on=data["in_force_on"],
         )
-        body = {"query": result.query.text, "mode": result.query.mode, "hits": [h.__dict__ for h in result.hits]}
+        body = {"query": result.query.text, "mode": result.query.mode, "language": result.query.language,
+                "hits": [h.__dict__ for h in result.hits]}
         return Response(s.SearchResponseSerializer(body).data)
 
 

@@ -86,6 +86,25 @@ def govai_embed_texts(texts: list[str], purpose: str) -> list[list[float]] | Non
     """
 
 
+@hookspec(firstresult=True)
+def govai_detect_language(text: str, kind: str) -> tuple[str, float] | None:
+    """Tell the language of a document or a query.
+
+    Fires once per ingested document whose language neither the caller nor the
+    extractor gave (``kind="document"``; ``text`` is a bounded sample of the
+    document, at most 20,000 characters), and once per search or question
+    (``kind="query"``).
+
+    :param text: the text, without NUL characters; may be short or have no letters.
+    :param kind: ``"document"`` or ``"query"``.
+    :returns: ``(code, confidence)``: an ISO 639-1 code (``"et"``) or another
+        lower-case BCP 47 tag, and a confidence from 0 to 1; ``("und", 0.0)`` to say
+        the language cannot be told (no other plugin is asked); or ``None`` to let
+        the next plugin (eventually the default, which returns ``None`` when unsure)
+        decide.
+    """
+
+
 # ---------------------------------------------------------------------------
 # Retrieval
 # ---------------------------------------------------------------------------

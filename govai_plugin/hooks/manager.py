@@ -116,6 +116,21 @@ class Hooks:
             raise ConfigurationError("No plugin embeds with the configured GOVAI['EMBEDDINGS']['BACKEND']")
         return vectors
 
+    def detect_language(self, text: str, kind: str) -> tuple[str, float] | None:
+        """``(code, confidence)``, or ``None`` when no plugin can tell (``"und"`` counts as unsure)."""
+        result = self.pm.hook.govai_detect_language(text=text, kind=kind)
+        if result is None:
+            return None
+        if (not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[0], str)
+                or not isinstance(result[1], (int, float)) or isinstance(result[1], bool)):
+            raise ConfigurationError(f"A govai_detect_language plugin returned {result!r}, not (code, confidence)")
+        code, confidence = result[0].strip().lower(), float(result[1])
+        if not code or len(code) > 16 or not all(part.isalnum() and part.isascii() for part in code.split("-")):
+            raise ConfigurationError(f"A govai_detect_language plugin returned the language code {result[0]!r}")
+        if code == "und":
+            return None
+        return code, min(1.0, max(0.0, confidence))
+
     # -- retrieval ----------------------------------------------------------
     def retrieve(self, query: SearchQuery, embedding: list[float] | None) -> list[SearchHit]:
         hits = self.pm.hook.govai_retrieve(query=query, embedding=embedding)

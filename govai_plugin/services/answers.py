@@ -95,6 +95,7 @@ def ask(
         search={
             "mode": query.mode, "languages": list(query.languages), "metadata": query.metadata,
             "in_force_on": in_force_on.isoformat() if in_force_on else None,
+            "language": query.language,  # detected from the question; None when unsure
         },
         retrieval_ms=retrieval_ms,
         pii_map=pseudonyms.values,

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from govai_plugin.conf import embedding_signature, govai_settings
 from govai_plugin.services import audit
+from govai_plugin.services.language import document_language
 from govai_plugin.exceptions import (
     CorruptDocument,
     DocumentTooLarge,
@@ -627,7 +628,7 @@ def _plan(
     effective_to = options.effective_to or _parse_date(metadata.pop("effective_to", None), label, "effective_to")
     if effective_from and effective_to and effective_to < effective_from:
         raise IngestionError(label, f"effective_to {effective_to} is before effective_from {effective_from}")
-    language = (options.language or extracted.language or govai_settings.INGESTION["DEFAULT_LANGUAGE"]).strip().lower()[:16]
+    language = document_language(options.language, extracted.language, extracted.text)
     cfg = govai_settings.CHUNKING
     drafts = get_hooks().chunk_document(extracted, cfg["SIZE"], cfg["OVERLAP"])
     if not drafts:

@@ -14,6 +14,7 @@ from govai_plugin.exceptions import InvalidRequest
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import ApiClient
 from govai_plugin.services.access import resolve_readable
+from govai_plugin.services.language import query_language
 from govai_plugin.types import SearchHit, SearchQuery
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def build_query(
     if has_nul([text, languages, metadata, collections]):  # PostgreSQL's text and jsonb cannot hold it
         raise InvalidRequest("The query, collections, languages and metadata filters must not contain the NUL character.")
     allowed = resolve_readable(client, collections)
+    language = query_language(text)
     return SearchQuery(
         text=text,
         collection_ids=tuple(c.id for c in allowed),
@@ -69,6 +71,7 @@ def build_query(
         languages=languages,
         metadata=metadata,
         in_force_on=in_force_on,
+        language=language,
     )
 
 
@@ -104,8 +107,8 @@ def run_query(query: SearchQuery) -> SearchResult:
     hits = hooks.rerank(query, hits)[: query.top_k]
     timings["rerank"] = time.perf_counter() - started
     logger.info(
-        "search_done mode=%s collections=%s hits=%d retrieve_ms=%.1f",
-        query.mode, len(query.collection_ids), len(hits), timings["retrieve"] * 1000,
+        "search_done mode=%s language=%s collections=%s hits=%d retrieve_ms=%.1f",
+        query.mode, query.language, len(query.collection_ids), len(hits), timings["retrieve"] * 1000,
     )
     return SearchResult(query, hits, timings)
 
