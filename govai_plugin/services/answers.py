@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from govai_plugin.conf import govai_settings
-from govai_plugin.services import answerability, audit, support
+from govai_plugin.services import answerability, audit, calibration, support
 from govai_plugin.pii import Pseudonyms, detect
 from govai_plugin.exceptions import GovAIError, InvalidRequest, RetryableError
 from govai_plugin.hooks.manager import get_hooks
@@ -242,11 +242,11 @@ def _judge_answerability(job: AnswerJob, hits: list[SearchHit], attempt: int, ti
 
 def retrieval_abstention(query, hits: list[SearchHit]) -> tuple[str, str] | None:
     """(reason, detail) when the answer abstains before the model: the caller may read no
-    collection, or no passage reaches ``ANSWERS.MIN_SIMILARITY``."""
+    collection, or no passage reaches ``ANSWERS.MIN_SIMILARITY`` (per embedding model: services/calibration.py)."""
     best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
     if not query.collection_ids:
         return "outside_collections", "You may not read any collection that could answer this."
-    if not hits or (query.mode != "fulltext" and best < govai_settings.ANSWERS["MIN_SIMILARITY"]):
+    if not hits or (query.mode != "fulltext" and best < calibration.threshold("MIN_SIMILARITY")):
         return "no_source", f"No passage in the collections you may use is close enough to the question (best similarity {best:.2f})."
     return None
 

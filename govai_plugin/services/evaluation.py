@@ -39,6 +39,7 @@ import numpy as np
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import GovAIError, InvalidRequest
 from govai_plugin.models import Collection
+from govai_plugin.services import calibration
 from govai_plugin.services.access import create_collection
 from govai_plugin.services.search import build_query, run_query
 
@@ -392,7 +393,7 @@ def evaluate(root: str | Path, *, collection: str | None = None, modes: tuple[st
         "queries": len(queries), "unanswerable": sum(1 for q in queries if not q.answerable),
         "settings": {"RETRIEVAL": dict(govai_settings.RETRIEVAL), "CHUNKING": dict(govai_settings.CHUNKING),
                      "EMBEDDINGS": {k: v for k, v in govai_settings.EMBEDDINGS.items() if k != "API_KEY"},
-                     "MIN_SIMILARITY": govai_settings.ANSWERS["MIN_SIMILARITY"]},
+                     "MIN_SIMILARITY": calibration.threshold("MIN_SIMILARITY")},
         "ingestion": ingest_corpus(dataset, target),
         "retrieval": {},
     }

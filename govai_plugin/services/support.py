@@ -14,7 +14,7 @@ For every sentence of at least ``MIN_WORDS`` words:
 
 A sentence is supported when it is cited, its numbers are in the sources, and its lexical
 overlap reaches ``ANSWERS.SUPPORT_LEXICAL`` or its semantic similarity reaches
-``ANSWERS.SUPPORT_SEMANTIC``. Unsupported sentences become warnings on the answer; the
+``ANSWERS.SUPPORT_SEMANTIC`` (per embedding model: services/calibration.py). Unsupported sentences become warnings on the answer; the
 share of supported sentences is the answer's support rate (see docs/answers.md).
 """
 
@@ -30,6 +30,7 @@ from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import GovAIError
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.pii import Pseudonyms
+from govai_plugin.services import calibration
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,12 @@ def check(answer: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
     (the job's numbered sources). Returns ``{"sentences": [...], "checked": n, "supported": k,
     "rate": k/n or None, "semantic": bool}``."""
     cfg = govai_settings.ANSWERS
-    lexical_min, semantic_min = cfg["SUPPORT_LEXICAL"], cfg["SUPPORT_SEMANTIC"]
+    lexical_min = cfg["SUPPORT_LEXICAL"]
+    try:
+        semantic_min = calibration.threshold("SUPPORT_SEMANTIC")
+    except GovAIError as exc:  # no measured value for this model (system check govai.E128): lexical only
+        logger.warning("support_check_lexical_only error=%s", exc)
+        semantic_min = None
     by_number = {s["number"]: s for s in sources}
     results: list[SentenceSupport] = []
     for index, sentence in enumerate(sentences(answer)):
@@ -93,14 +99,14 @@ def check(answer: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
         results.append(SentenceSupport(index=index, text=sentence, cited=cited, lexical=round(lexical, 3),
                                        semantic=None, missing_numbers=missing))
     semantic = False
-    if any(r.cited for r in results):
+    if semantic_min is not None and any(r.cited for r in results):
         semantic = _add_semantic(results, by_number)
     for r in results:
         if not r.cited:
             r.reason = "cites no source"
         elif r.missing_numbers:
             r.reason = f"number(s) {', '.join(r.missing_numbers)} in no cited source"
-        elif r.lexical >= lexical_min or (r.semantic is not None and r.semantic >= semantic_min):
+        elif r.lexical >= lexical_min or (r.semantic is not None and semantic_min is not None and r.semantic >= semantic_min):
             r.supported = True
         else:
             r.reason = (f"little overlap with the cited source(s): lexical {r.lexical:.2f}"
@@ -121,7 +127,9 @@ def _add_semantic(results: list[SentenceSupport], by_number: dict[int, dict[str,
     texts += [p for n in cited for p in passage_sentences[n]]
     batch = govai_settings.EMBEDDINGS["BATCH_SIZE"]
     try:
-        vectors = [v for i in range(0, len(texts), batch) for v in get_hooks().embed_texts(texts[i : i + batch], "document")]
+        # Sentence against sentence is a symmetric comparison: both sides as "query" (E5's advice; on the
+        # UDHR pairs of benchmarks/support_threshold.py it separates supported from unsupported better).
+        vectors = [v for i in range(0, len(texts), batch) for v in get_hooks().embed_texts(texts[i : i + batch], "query")]
     except GovAIError as exc:
         logger.warning("support_check_lexical_only error=%s", exc)
         return False

@@ -21,6 +21,7 @@ from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import ConfigurationError
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import AnswerJob, Chunk, Collection, Document
+from govai_plugin.services import calibration
 
 # Embedding models shipped in PyPI packages that we know the licence of, by (backend, model).
 EMBEDDING_CARDS = {
@@ -154,8 +155,9 @@ def _safety(hooks, plugins) -> dict[str, Any]:
         "input_guards": implementing("govai_guard_input"),
         "output_checks": implementing("govai_check_output"),
         "quarantined_passages": Chunk.objects.exclude(quarantine_reason="").count(),
-        "grounding": {"citations_required": True, "abstains_below_similarity": answers["MIN_SIMILARITY"],
-                      "sentence_support": {"lexical": answers["SUPPORT_LEXICAL"], "semantic": answers["SUPPORT_SEMANTIC"]}},
+        "grounding": {"citations_required": True, "abstains_below_similarity": calibration.threshold("MIN_SIMILARITY"),
+                      "sentence_support": {"lexical": answers["SUPPORT_LEXICAL"],
+                                           "semantic": calibration.threshold("SUPPORT_SEMANTIC")}},
         "contacts_allowlist": len(answers["ALLOWED_CONTACTS"]),
         "audit": {"hash_chain": True, "retention_days": govai_settings.AUDIT["RETENTION_DAYS"] or None},
         "human_review": "answers are labelled as AI-generated; case suggestions wait for a caseworker to accept, "

@@ -150,7 +150,7 @@ def test_govai_build_prompt():
     # order: sources, then the case context, then the question, then the citation rule repeated last
     assert user.index("</source>") < user.index("Applicant lives alone.") < user.index("What is the fee?")
     assert user.rstrip().endswith("like [2] or [1][3].")
-    assert prompt.template_version == "caseworker_qa/2"
+    assert prompt.template_version == "caseworker_qa/3"
 
 
 def test_govai_build_prompt_defuses_fences_inside_passages():
@@ -209,7 +209,7 @@ def test_govai_register_use_cases():
         def govai_register_use_cases(self):
             return [custom, UseCase("eligibility", "Eligibility check", "s", "{question}", "eligibility/1")]
 
-    assert plugin_service.use_cases()["caseworker_qa"].version == "caseworker_qa/2"
+    assert plugin_service.use_cases()["caseworker_qa"].version == "caseworker_qa/3"
     with registered(Override(), "test.usecases"):
         cases = plugin_service.use_cases()
     assert cases["caseworker_qa"] is custom and "eligibility" in cases and "citizen_reply" in cases

@@ -13,6 +13,8 @@ from govai_plugin.services.access import create_collection, grant
 
 SAMPLE_QUESTION = "How long does the department take to decide on a housing benefit application?"
 SAMPLE_ANSWER_QUESTION = "Is child benefit counted as income for the housing benefit?"
+# The same kind of question in German: the sources that answer it are in English (and Estonian).
+SAMPLE_CROSS_LINGUAL_QUESTION = "Wie lange dauert die Entscheidung über einen Antrag auf Wohngeld?"
 
 
 class Command(BaseCommand):
@@ -22,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--corpus", default=str(Path(settings.BASE_DIR) / "fixtures" / "corpus"))
         parser.add_argument("--question", default=SAMPLE_QUESTION)
         parser.add_argument("--answer-question", default=SAMPLE_ANSWER_QUESTION)
+        parser.add_argument("--cross-lingual-question", default=SAMPLE_CROSS_LINGUAL_QUESTION,
+                            help="asked after the first answer, in another language than the sources ('' to skip)")
 
     def handle(self, *args, **opts):
         if not Collection.objects.filter(slug="sample").exists():
@@ -44,7 +48,14 @@ class Command(BaseCommand):
         self.stdout.write(self.style.MIGRATE_HEADING(f"\n4. Asking: {opts['answer_question']}"))
         # The raw stream: a second OutputWrapper would end every streamed fragment with a newline.
         call_command("govai_ask", opts["answer_question"], collections=["sample"], timeout=600, stdout=self.stdout._out)
-        self.stdout.write(self.style.MIGRATE_HEADING("\n5. An API client for the sample collection"))
+        step = 5
+        if opts["cross_lingual_question"]:
+            self.stdout.write(self.style.MIGRATE_HEADING(
+                f"\n5. Asking in another language than the sources: {opts['cross_lingual_question']}"))
+            call_command("govai_ask", opts["cross_lingual_question"], collections=["sample"], timeout=600,
+                         stdout=self.stdout._out)
+            step = 6
+        self.stdout.write(self.style.MIGRATE_HEADING(f"\n{step}. An API client for the sample collection"))
         ApiClient.objects.filter(name="demo").delete()
         client, key = ApiClient.create_with_key("demo")
         grant(client, Collection.objects.get(slug="sample"))
