@@ -121,6 +121,13 @@ def test_per_language_metrics_on_a_tiny_multilingual_folder(tmp_path, capsys):
     report = json.loads((tmp_path / "r.json").read_text())
     fulltext = report["retrieval"]["fulltext"]["per_language"]
     assert list(fulltext) == ["de", "en"]
+    # the retrieval gate per language: full text finds nothing for q4 (unanswerable: stopped, right)
+    # nor for the German questions (answerable: stopped, wrongly); the other English ones get hits
+    gate = {lang: r.pop("abstention") for lang, r in fulltext.items()}
+    assert gate["en"]["accuracy_unanswerable"]["mean"] == 1.0 and gate["en"]["false_abstention_answerable"]["mean"] == 0.0
+    assert gate["en"]["balanced_accuracy"] == 1.0
+    assert gate["de"]["accuracy_unanswerable"] is None and gate["de"]["false_abstention_answerable"] == {
+        "mean": 1.0, "ci95": [1.0, 1.0], "n": 2}
     # full text, en: q1-q3 find their passage first (1.0), q5 finds only the well passage (0.0):
     # mean 3/4; resampled means of four 0/1 values are 0, 1/4, ... 1, and P(mean <= 0) = (1/4)^4 is
     # below 2.5% while P(mean <= 1/4) = 0.004 + 4 (1/4)^3 (3/4) = 0.051 is above it: interval [0.25, 1]

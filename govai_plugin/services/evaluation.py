@@ -292,19 +292,23 @@ def run_retrieval(dataset: Dataset, collection: Collection, mode: str, queries: 
     result["abstention"] = _abstention(queries, abstained)
     result["per_query"] = {"nDCG@10": per_query["nDCG@10"], "R@10": per_query["R@10"]}
     if any(q.language for q in queries):
-        result["per_language"] = per_language(queries, per_query)
+        result["per_language"] = per_language(queries, per_query, abstained)
     return result
 
 
-def per_language(queries: list[Query], per_query: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
+def per_language(queries: list[Query], per_query: dict[str, dict[str, float]],
+                 abstained: dict[str, bool] | None = None) -> dict[str, dict[str, Any]]:
     """nDCG@10 and R@10 (with intervals) over each language's judged queries; ``queries`` counts
-    all of that language's queries, unanswerable ones included. Queries without a language are left out."""
+    all of that language's queries, unanswerable ones included. With ``abstained`` (query id ->
+    whether the retrieval gate stopped it), each language also gets its ``abstention``
+    (:func:`_abstention` over its queries). Queries without a language are left out."""
     by_language: dict[str, list[Query]] = {}
     for q in queries:
         if q.language:
             by_language.setdefault(q.language, []).append(q)
     return {lang: {"queries": len(qs), **{name: summary([per_query[name][q.id] for q in qs if q.id in per_query[name]])
-                                          for name in ("nDCG@10", "R@10")}}
+                                          for name in ("nDCG@10", "R@10")},
+                   **({"abstention": _abstention(qs, abstained)} if abstained is not None else {})}
             for lang, qs in sorted(by_language.items())}
 
 
