@@ -2,12 +2,13 @@
 
 Ids: E00x shape of GOVAI, E01x embeddings, E02x chunking, E03x retrieval,
 E04x ingestion and API limits, E05x plugins, E06x database (run with
-``manage.py check --database default`` and before migrations), E13x languages, E14x answerability, E16x ingestion fan-out.
+``manage.py check --database default`` and before migrations), E13x languages, E14x answerability, E15x hybrid fusion, E16x ingestion fan-out.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import importlib.util
 from pathlib import Path
@@ -215,6 +216,26 @@ def check_retrieval(app_configs=None, **kwargs) -> list[Error]:
     if not (1 <= cfg["BM25_POOL"] <= 100_000 and cfg["BM25_K1"] > 0 and 0 <= cfg["BM25_B"] <= 1):
         errors.append(_error(39, "GOVAI['RETRIEVAL'] BM25_POOL must be 1-100000, BM25_K1 positive and BM25_B from 0 to 1.",
                              "1000, 1.2 and 0.75 are the usual values."))
+    errors.extend(_fusion_errors(cfg))
+    return errors
+
+
+def _fusion_errors(cfg: dict) -> list[Error]:
+    """govai.E150-E152: hybrid fusion (docs/search.md#fusion)."""
+    from govai_plugin.defaults.retrieve import FUSION_METHODS
+
+    errors = []
+    if cfg["FUSION"] not in FUSION_METHODS:
+        errors.append(_error(150, f"GOVAI['RETRIEVAL']['FUSION'] is {cfg['FUSION']!r}.",
+                             f"Use one of {', '.join(FUSION_METHODS)}." + _suggest(cfg["FUSION"], FUSION_METHODS)))
+    weight = cfg["LANGUAGE_MISMATCH_WEIGHT"]
+    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and 0 <= weight <= 1):
+        errors.append(_error(151, "GOVAI['RETRIEVAL']['LANGUAGE_MISMATCH_WEIGHT'] must be a number from 0 to 1 "
+                                  f"(a factor on FULLTEXT_WEIGHT), not {weight!r}.",
+                             "0 leaves full text out when the query's language is none of the documents'; 1 never does."))
+    if not all(math.isfinite(cfg[key]) for key in ("DENSE_WEIGHT", "FULLTEXT_WEIGHT", "RRF_K")):
+        errors.append(_error(152, "GOVAI['RETRIEVAL'] DENSE_WEIGHT, FULLTEXT_WEIGHT and RRF_K must be finite numbers.",
+                             "Use 1.0, 1.0 and 60."))
     return errors
 
 

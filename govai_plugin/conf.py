@@ -80,6 +80,13 @@ DEFAULTS: dict[str, Any] = {
         "RRF_K": 60,
         "DENSE_WEIGHT": 1.0,
         "FULLTEXT_WEIGHT": 1.0,
+        # How hybrid fuses the two lists: "rrf" (reciprocal rank fusion), "minmax" / "zscore"
+        # (convex combination of normalised scores) or "bounded" (dense min-max + BM25 divided by
+        # the query's own bound). Measured in docs/benchmarks.md ("Fusion that never hurts").
+        "FUSION": "rrf",
+        # Factor on FULLTEXT_WEIGHT when the query's detected language is none of the searched
+        # documents' languages (stemmed words cannot match across languages); 0 skips full text.
+        "LANGUAGE_MISMATCH_WEIGHT": 0.0,
         # pgvector HNSW search breadth (hnsw.ef_search).
         "EF_SEARCH": 100,
         "MAX_QUERY_CHARS": 2000,
