@@ -2,7 +2,7 @@
 
 Ids: E00x shape of GOVAI, E01x embeddings, E02x chunking, E03x retrieval,
 E04x ingestion and API limits, E05x plugins, E06x database (run with
-``manage.py check --database default`` and before migrations), E13x languages, E14x answerability, E15x hybrid fusion, E16x ingestion fan-out.
+``manage.py check --database default`` and before migrations), E13x languages, E14x answerability, E15x hybrid fusion, E16x ingestion fan-out, E17x query translation.
 """
 
 from __future__ import annotations
@@ -217,6 +217,23 @@ def check_retrieval(app_configs=None, **kwargs) -> list[Error]:
         errors.append(_error(39, "GOVAI['RETRIEVAL'] BM25_POOL must be 1-100000, BM25_K1 positive and BM25_B from 0 to 1.",
                              "1000, 1.2 and 0.75 are the usual values."))
     errors.extend(_fusion_errors(cfg))
+    errors.extend(_translation_errors(cfg))
+    return errors
+
+
+def _translation_errors(cfg: dict) -> list[Error]:
+    """govai.E170-E171: query translation (docs/search.md#query-translation); its on/off switch
+    is a bool, which the shape check (E003) already holds it to."""
+    errors = []
+    most = cfg["TRANSLATE_MAX_LANGUAGES"]
+    if not 1 <= most <= 20:
+        errors.append(_error(170, f"GOVAI['RETRIEVAL']['TRANSLATE_MAX_LANGUAGES'] must be from 1 to 20, not {most!r}.",
+                             "Each language costs one call to the generation server per query: 3 is the default."))
+    timeout = cfg["TRANSLATE_TIMEOUT"]
+    if not (math.isfinite(timeout) and 0 < timeout <= 600):
+        errors.append(_error(171, f"GOVAI['RETRIEVAL']['TRANSLATE_TIMEOUT'] must be a number of seconds above 0 and at most "
+                                  f"600, not {timeout!r}.",
+                             "20 is the default; the search goes on untranslated when a translation takes longer."))
     return errors
 
 

@@ -97,6 +97,14 @@ DEFAULTS: dict[str, Any] = {
         "BM25_POOL": 1000,
         "BM25_K1": 1.2,
         "BM25_B": 0.75,
+        # Translate each query on the generation server into the searched documents' other
+        # languages, search the translations too and fuse the rankings (govai_translate_query;
+        # docs/search.md, "Query translation"). Off: seconds per query on a small CPU model.
+        "TRANSLATE_QUERIES": False,
+        # At most this many target languages per query (the ones with the most documents).
+        "TRANSLATE_MAX_LANGUAGES": 3,
+        # Seconds one translation may take; a server that is down or slower is skipped.
+        "TRANSLATE_TIMEOUT": 20.0,
     },
     "INGESTION": {
         "MAX_DOCUMENT_BYTES": 25 * 1024 * 1024,

@@ -26,7 +26,7 @@ SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswit
 #: Scripts whose tiny size is set by their own flags instead of --smoke.
 OWN_SIZE = {"xroad_overhead.py": ["--runs", "2"]}
 #: Scripts that generate text with the embedded model (installed by `make install`).
-NEEDS_MODEL = {"answer_overhead.py", "case_overhead.py"}
+NEEDS_MODEL = {"answer_overhead.py", "case_overhead.py", "query_translation.py"}
 TIMEOUT = 900  # seconds: far above a smoke run's length, also on a loaded CI machine
 
 

@@ -111,6 +111,28 @@ def govai_detect_language(text: str, kind: str) -> tuple[str, float] | None:
 
 
 @hookspec(firstresult=True)
+def govai_translate_query(text: str, source_language: str | None, target_language: str) -> str | None:
+    """Translate a query into one language of the searched documents.
+
+    Fires only with ``RETRIEVAL.TRANSLATE_QUERIES`` on, once per search or question and
+    target language: each language of the searched collections' documents other than the
+    query's own (every one, up to ``RETRIEVAL.TRANSLATE_MAX_LANGUAGES``, when the query's
+    language is unknown). The search service searches the translation too and fuses the
+    rankings. The translation is used as a search string only: the service cuts it to one
+    line of bounded length, and it never reaches an answer's prompt.
+
+    :param text: the query as searched (guarded, pseudonymised for questions).
+    :param source_language: the query's detected language, or ``None`` when unsure.
+    :param target_language: the language to translate into (a document language code).
+    :returns: the translated query, or ``None`` to let the next implementation
+        (eventually the default, on the configured generation server) translate.
+    :raises govai_plugin.exceptions.GenerationError: the translation failed; the search
+        goes on without it (and with no further translation when the server is
+        unavailable), recorded in the result's ``translation_errors`` and the log.
+    """
+
+
+@hookspec(firstresult=True)
 def govai_retrieve(query: SearchQuery, embedding: list[float] | None) -> list[SearchHit] | None:
     """Find the passages that answer a query.
 

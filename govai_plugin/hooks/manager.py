@@ -142,6 +142,10 @@ class Hooks:
         reranked = self.pm.hook.govai_rerank(query=query, hits=hits)
         return hits if reranked is None else reranked
 
+    def translate_query(self, text: str, source_language: str | None, target_language: str) -> str | None:
+        return self.pm.hook.govai_translate_query(text=text, source_language=source_language,
+                                                  target_language=target_language)
+
     # -- asking -------------------------------------------------------------
     def guard_input(self, text: str, context: dict[str, Any]) -> list[GuardFinding]:
         findings: list[GuardFinding] = []

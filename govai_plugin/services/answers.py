@@ -83,7 +83,8 @@ def ask(
         languages=languages, metadata=metadata, in_force_on=in_force_on,
     )
     started = time.perf_counter()
-    hits = run_query(query).hits
+    searched = run_query(query)
+    hits = searched.hits
     retrieval_ms = (time.perf_counter() - started) * 1000
     job = AnswerJob(
         client=client,
@@ -96,6 +97,8 @@ def ask(
             "mode": query.mode, "languages": list(query.languages), "metadata": query.metadata,
             "in_force_on": in_force_on.isoformat() if in_force_on else None,
             "language": query.language,  # detected from the question; None when unsure
+            # RETRIEVAL.TRANSLATE_QUERIES: what was searched besides the question (never in the prompt)
+            "translations": searched.translations, "translation_errors": searched.translation_errors,
         },
         retrieval_ms=retrieval_ms,
         pii_map=pseudonyms.values,

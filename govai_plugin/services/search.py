@@ -6,11 +6,11 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from govai_plugin.conf import govai_settings
-from govai_plugin.exceptions import InvalidRequest
+from govai_plugin.exceptions import GenerationError, GenerationUnavailable, InvalidRequest
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import ApiClient
 from govai_plugin.services.access import resolve_readable
@@ -27,6 +27,10 @@ class SearchResult:
     query: SearchQuery
     hits: list[SearchHit]
     timings: dict[str, float]
+    #: RETRIEVAL.TRANSLATE_QUERIES: target language -> the translation searched too.
+    translations: dict[str, str] = field(default_factory=dict)
+    #: target language -> why it was not searched (the server failed, or it gave nothing usable).
+    translation_errors: dict[str, str] = field(default_factory=dict)
 
 
 def build_query(
@@ -103,14 +107,97 @@ def run_query(query: SearchQuery) -> SearchResult:
     started = time.perf_counter()
     hits = hooks.retrieve(query, embedding)
     timings["retrieve"] = time.perf_counter() - started
+    result = SearchResult(query, hits, timings)
+    if govai_settings.RETRIEVAL["TRANSLATE_QUERIES"]:
+        hits = _with_translations(hooks, result)
     started = time.perf_counter()
     hits = hooks.rerank(query, hits)[: query.top_k]
     timings["rerank"] = time.perf_counter() - started
     logger.info(
-        "search_done mode=%s language=%s collections=%s hits=%d retrieve_ms=%.1f",
+        "search_done mode=%s language=%s collections=%s hits=%d retrieve_ms=%.1f translations=%d",
         query.mode, query.language, len(query.collection_ids), len(hits), timings["retrieve"] * 1000,
+        len(result.translations),
     )
-    return SearchResult(query, hits, timings)
+    result.hits = hits
+    return result
+
+
+# -- query translation (RETRIEVAL.TRANSLATE_QUERIES) --------------------------------------
+
+
+def translation_targets(query: SearchQuery) -> list[str]:
+    """The searched documents' languages other than the query's (all of them when its language
+    is unknown), the ones with the most current documents first, at most TRANSLATE_MAX_LANGUAGES."""
+    from django.db.models import Count
+
+    from govai_plugin.models import Document
+
+    documents = Document.objects.filter(collection_id__in=query.collection_ids, is_current=True)
+    if query.languages:
+        documents = documents.filter(language__in=query.languages)
+    counts = documents.exclude(language__in=["", "und"]).values("language").annotate(n=Count("id")).order_by("-n", "language")
+    targets = [row["language"] for row in counts if row["language"] != query.language]
+    return targets[: govai_settings.RETRIEVAL["TRANSLATE_MAX_LANGUAGES"]]
+
+
+def bounded_translation(translation: object, original: str) -> str | None:
+    """What a translation may be searched as: one line of text, no control characters, at most
+    ``3 × len(original) + 100`` characters (and MAX_QUERY_CHARS); ``None`` when nothing is left or
+    it is the original again. Whatever a plugin returns, it is only ever a search string."""
+    if not isinstance(translation, str):
+        return None
+    text = "".join(ch if ch.isprintable() else " " for ch in translation)
+    text = " ".join(text.split())
+    text = text[: min(3 * len(original) + 100, govai_settings.RETRIEVAL["MAX_QUERY_CHARS"])].strip()
+    return text if text and text.casefold() != original.casefold() else None
+
+
+def _with_translations(hooks, result: SearchResult) -> list[SearchHit]:
+    """Translate the query into each target language, search each translation in the same mode
+    and fuse every ranking with the original one (reciprocal rank fusion, equal weights). A
+    translation that fails is skipped (the rest go on unless the server is unavailable)."""
+    from govai_plugin.defaults.retrieve import fuse
+
+    query, timings = result.query, result.timings
+    rankings = [result.hits]
+    spent = {"translate": 0.0, "translated_retrieve": 0.0}
+    for target in translation_targets(query):
+        started = time.perf_counter()
+        try:
+            translated = bounded_translation(hooks.translate_query(query.text, query.language, target), query.text)
+        except GenerationError as exc:
+            spent["translate"] += time.perf_counter() - started
+            result.translation_errors[target] = str(exc)[:200]
+            logger.warning("query_translation_failed target=%s error=%s", target, exc)
+            if isinstance(exc, GenerationUnavailable):
+                break
+            continue
+        spent["translate"] += time.perf_counter() - started
+        if translated is None:
+            result.translation_errors[target] = "no usable translation"
+            continue
+        result.translations[target] = translated
+        started = time.perf_counter()
+        translated_query = replace(query, text=translated, language=target,
+                                   languages=query.languages or (target,))
+        embedding = hooks.embed_texts([translated], "query")[0] if query.mode != "fulltext" else None
+        rankings.append(hooks.retrieve(translated_query, embedding))
+        spent["translated_retrieve"] += time.perf_counter() - started
+    timings.update(spent)
+    if len(rankings) == 1:
+        return result.hits
+    by_id: dict[int, SearchHit] = {}
+    for ranking in rankings:
+        for hit in ranking:
+            known = by_id.get(hit.chunk_id)
+            if known is None:
+                by_id[hit.chunk_id] = hit
+            elif (hit.dense_similarity or 0.0) > (known.dense_similarity or 0.0):
+                # the gate (ANSWERS.MIN_SIMILARITY) reads the closest any wording of the question came
+                by_id[hit.chunk_id] = replace(known, dense_similarity=hit.dense_similarity)
+    fused = fuse([([(h.chunk_id, h.score) for h in ranking], 1.0) for ranking in rankings],
+                 govai_settings.RETRIEVAL["RRF_K"])
+    return [replace(by_id[chunk_id], score=score) for chunk_id, score in fused[: query.candidates]]
 
 
 def search(text: str, **kwargs: Any) -> SearchResult:
