@@ -1,8 +1,9 @@
 """Large queued ingestions fan out over Celery workers as passage batches (issue 11, item 2).
 
 A real worker (tests/conftest.py) on the real broker, the real embedding model and PostgreSQL.
-Failures come from plugins registered here, the way an institution swaps behaviour; lost tasks
-from a purged queue. Waits poll the job row (govai_plugin.testing.waiting.wait_for).
+Failures come from plugins registered here, the way an institution swaps behaviour; lost work
+from a purged queue and from a worker process killed mid-batch. Waits poll the database rows
+(govai_plugin.testing.waiting.wait_for), never sleep.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from govai_plugin.checks import check_ingestion
@@ -27,11 +33,12 @@ from govai_plugin.services.search import search
 from govai_plugin.tasks import embed_batch, ingest_upload
 from govai_plugin.testing.waiting import wait_for
 from settings.celery import app as celery_app
-from tests.conftest import running_worker
+from tests.conftest import ROOT, running_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SECTIONS = 10
+WORKER_START = 300  # seconds a worker process may take to start and take a task on a loaded machine
 FANOUT = {"FANOUT_ABOVE_PASSAGES": 4, "FANOUT_BATCH_PASSAGES": 3, "FANOUT_ATTEMPTS": 3}
 TOPICS = [
     ("Parking permits", "A resident parking permit costs {n}0 euros a year and is renewed online."),
@@ -197,6 +204,38 @@ def test_a_job_whose_batch_tasks_were_lost_is_found_by_stale_jobs_and_requeued(c
     IngestBatch.objects.filter(job_id=job.pk).update(finished_at=timezone.now() - dt.timedelta(minutes=30))
     listing = stale_listing()  # ... and then nothing for 30 minutes: the rest were lost
     assert str(job.uid) in listing and "running" in listing and "1/4 passage batches done" in listing
+    with running_worker():
+        stale_listing("10", "--requeue")
+        job = final(job)
+    assert job.status == "done", job.error
+    assert collection.documents.get().chunks.count() == SECTIONS and found(collection, "kestrel")
+
+
+def start_worker_process() -> subprocess.Popen:
+    """A real worker process on the test queue and database, to be killed mid-batch."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test", "GOVAI_TEST_DB_NAME": connection.settings_dict["NAME"]}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "settings.celery", "worker", "--pool=solo", "-l", "warning",
+         "-n", f"fanout-{os.getpid()}@%h", "-Q", celery_app.conf.task_default_queue],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_worker_killed_mid_batch_leaves_a_job_that_stale_jobs_finds_and_requeue_finishes(collection, fanout):
+    job = fanned_out(collection, "kestrel")
+    process = start_worker_process()
+    try:
+        wait_for(lambda: IngestBatch.objects.filter(job_id=job.pk, attempts__gt=0).exists(), seconds=WORKER_START,
+                 what="the worker process to start a batch")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # mid-batch, no chance to clean up
+        process.wait(60)
+    job.refresh_from_db()
+    assert job.status == "running" and not collection.documents.exists()  # nothing half stored
+    long_ago = timezone.now() - dt.timedelta(minutes=30)
+    IngestionJob.objects.filter(pk=job.pk).update(started_at=long_ago)
+    IngestBatch.objects.filter(job_id=job.pk, finished_at__isnull=False).update(finished_at=long_ago)
+    assert str(job.uid) in stale_listing()
     with running_worker():
         stale_listing("10", "--requeue")
         job = final(job)
