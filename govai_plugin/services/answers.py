@@ -249,7 +249,9 @@ def retrieval_abstention(query, hits: list[SearchHit]) -> tuple[str, str] | None
     best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
     if not query.collection_ids:
         return "outside_collections", "You may not read any collection that could answer this."
-    if not hits or (query.mode != "fulltext" and best < calibration.threshold("MIN_SIMILARITY")):
+    # No value for this embedding model (govai.E128): the gate is skipped, the later steps still abstain.
+    gate = calibration.threshold_or_none("MIN_SIMILARITY") if query.mode != "fulltext" else None
+    if not hits or (gate is not None and best < gate):
         return "no_source", f"No passage in the collections you may use is close enough to the question (best similarity {best:.2f})."
     return None
 

@@ -12,8 +12,12 @@ measure it (docs/answers.md, "Calibration") and set the number.
 
 from __future__ import annotations
 
+import logging
+
 from govai_plugin.conf import govai_settings
 from govai_plugin.exceptions import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 AUTO = "auto"
 #: The thresholds that follow the embedding model.
@@ -61,3 +65,13 @@ def threshold(name: str) -> float:
             f"{govai_settings.EMBEDDINGS['MODEL']!r}: set a number (docs/answers.md, 'Calibration')."
         )
     return measured
+
+
+def threshold_or_none(name: str) -> float | None:
+    """:func:`threshold`, or None (logged) when no value exists for the model: a request must not
+    fail on it. The system check ``govai.E128`` is where the misconfiguration is reported."""
+    try:
+        return threshold(name)
+    except ConfigurationError as exc:
+        logger.warning("threshold_unavailable name=%s error=%s", name, exc)
+        return None

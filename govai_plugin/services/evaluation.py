@@ -397,7 +397,7 @@ def evaluate(root: str | Path, *, collection: str | None = None, modes: tuple[st
         "queries": len(queries), "unanswerable": sum(1 for q in queries if not q.answerable),
         "settings": {"RETRIEVAL": dict(govai_settings.RETRIEVAL), "CHUNKING": dict(govai_settings.CHUNKING),
                      "EMBEDDINGS": {k: v for k, v in govai_settings.EMBEDDINGS.items() if k != "API_KEY"},
-                     "MIN_SIMILARITY": calibration.threshold("MIN_SIMILARITY")},
+                     "MIN_SIMILARITY": calibration.threshold_or_none("MIN_SIMILARITY")},
         "ingestion": ingest_corpus(dataset, target),
         "retrieval": {},
     }

@@ -79,11 +79,7 @@ def check(answer: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
     "rate": k/n or None, "semantic": bool}``."""
     cfg = govai_settings.ANSWERS
     lexical_min = cfg["SUPPORT_LEXICAL"]
-    try:
-        semantic_min = calibration.threshold("SUPPORT_SEMANTIC")
-    except GovAIError as exc:  # no measured value for this model (system check govai.E128): lexical only
-        logger.warning("support_check_lexical_only error=%s", exc)
-        semantic_min = None
+    semantic_min = calibration.threshold_or_none("SUPPORT_SEMANTIC")  # None: lexical only (govai.E128)
     by_number = {s["number"]: s for s in sources}
     results: list[SentenceSupport] = []
     for index, sentence in enumerate(sentences(answer)):

@@ -155,9 +155,9 @@ def _safety(hooks, plugins) -> dict[str, Any]:
         "input_guards": implementing("govai_guard_input"),
         "output_checks": implementing("govai_check_output"),
         "quarantined_passages": Chunk.objects.exclude(quarantine_reason="").count(),
-        "grounding": {"citations_required": True, "abstains_below_similarity": calibration.threshold("MIN_SIMILARITY"),
+        "grounding": {"citations_required": True, "abstains_below_similarity": calibration.threshold_or_none("MIN_SIMILARITY"),
                       "sentence_support": {"lexical": answers["SUPPORT_LEXICAL"],
-                                           "semantic": calibration.threshold("SUPPORT_SEMANTIC")}},
+                                           "semantic": calibration.threshold_or_none("SUPPORT_SEMANTIC")}},
         "contacts_allowlist": len(answers["ALLOWED_CONTACTS"]),
         "audit": {"hash_chain": True, "retention_days": govai_settings.AUDIT["RETENTION_DAYS"] or None},
         "human_review": "answers are labelled as AI-generated; case suggestions wait for a caseworker to accept, "
@@ -204,8 +204,10 @@ def to_markdown(data: dict[str, Any]) -> str:
               f"- Input guards: {', '.join(safety['input_guards']) or 'none'}",
               f"- Output checks: {', '.join(safety['output_checks']) or 'none'}",
               f"- Passages quarantined as possible prompt injection: {safety['quarantined_passages']}",
-              f"- Answers cite their sources; the assistant abstains below similarity "
-              f"{safety['grounding']['abstains_below_similarity']}; each sentence is checked against its sources",
+              "- Answers cite their sources; " + (
+                  f"the assistant abstains below similarity {safety['grounding']['abstains_below_similarity']}; "
+                  if safety["grounding"]["abstains_below_similarity"] is not None else "")
+              + "each sentence is checked against its sources",
               f"- Audit trail: hash-chained; retention "
               f"{str(safety['audit']['retention_days']) + ' days' if safety['audit']['retention_days'] else 'unlimited'}",
               f"- Human review: {safety['human_review']}", "", "## Known limitations", ""]
