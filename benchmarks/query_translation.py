@@ -36,6 +36,7 @@ from django.test import override_settings
 
 from govai_plugin.defaults import translate as default_translate
 from govai_plugin.embedded import llm
+from govai_plugin.exceptions import GenerationError
 from govai_plugin.hooks import hookimpl
 from govai_plugin.hooks.manager import get_plugin_manager
 from govai_plugin.services import evaluation as ev
@@ -47,16 +48,23 @@ class Memo:
     """Runs the default translation once per (question, target) and times it; later modes reuse it."""
 
     def __init__(self) -> None:
-        self.cache: dict[tuple[str, str], str | None] = {}
+        self.cache: dict[tuple[str, str], str | GenerationError | None] = {}
         self.seconds: list[float] = []
+        self.failures = 0
 
     @hookimpl(tryfirst=True)
     def govai_translate_query(self, text, source_language, target_language):
         key = (text, target_language)
         if key not in self.cache:
             started = time.perf_counter()
-            self.cache[key] = default_translate.govai_translate_query(text, source_language, target_language)
+            try:
+                self.cache[key] = default_translate.govai_translate_query(text, source_language, target_language)
+            except GenerationError as exc:  # a failure counts once too (the search goes on without it)
+                self.cache[key] = exc
+                self.failures += 1
             self.seconds.append(time.perf_counter() - started)
+        if isinstance(self.cache[key], GenerationError):
+            raise self.cache[key]
         return self.cache[key]
 
 
@@ -73,7 +81,7 @@ def ms(values: list[float]) -> dict[str, float]:
     return {"p50": round(percentile(values, 50) * 1000, 1), "p95": round(percentile(values, 95) * 1000, 1)}
 
 
-def run_set(folder: Path, queries: int, llm_settings: dict, memo: Memo) -> dict:
+def run_set(folder: Path, queries: int, llm_settings: dict, memo: Memo, timeout: float) -> dict:
     dataset = ev.load_dataset(folder)
     collection = ev.scratch_collection(dataset, "qt-" + folder.name)
     ingestion = ev.ingest_corpus(dataset, collection)
@@ -82,7 +90,8 @@ def run_set(folder: Path, queries: int, llm_settings: dict, memo: Memo) -> dict:
     for name, mode, translate in (("dense", "dense", False), ("hybrid", "hybrid", False),
                                   ("hybrid+translate", "hybrid", True), ("dense+translate", "dense", True)):
         calls_before = len(memo.seconds)
-        with override_settings(GOVAI=merged({"RETRIEVAL": {"TRANSLATE_QUERIES": translate}, "LLM": llm_settings})):
+        with override_settings(GOVAI=merged({"RETRIEVAL": {"TRANSLATE_QUERIES": translate, "TRANSLATE_TIMEOUT": timeout},
+                                                "LLM": llm_settings})):
             pm = get_plugin_manager()  # a settings change builds a new manager: register the memo on it
             pm.register(memo, name="bench.translate-memo")
             try:
@@ -131,6 +140,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30, help="judged queries per folder (default: 30, so 60 in all)")
     parser.add_argument("--model", default="qwen2.5-1.5b", choices=sorted(llm.MODELS),
                         help="the embedded llama-server's model that translates (default: the demo model)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="TRANSLATE_TIMEOUT for the run (default: %(default)s s; a loaded 2-core machine is slow)")
     parser.add_argument("--out", default=str(ROOT / ".govai" / "query_translation.json"))
     parser.add_argument("--smoke", action="store_true", help="a tiny German -> English folder, SmolLM2, nothing written")
     args = parser.parse_args()
@@ -152,14 +163,15 @@ def main() -> None:
     results = []
     try:
         for folder in folders:
-            results.append(run_set(folder, args.queries, llm_settings, memo))
+            results.append(run_set(folder, args.queries, llm_settings, memo, args.timeout))
     finally:
         connection.creation.destroy_test_db(name, verbosity=0)
         llm.stop(llm_folder())
     translations = memo.seconds
     report = {"machine": machine(), "model": args.model, "sets": results,
               "translation_call_ms": ms(translations) if translations else None, "translation_calls": len(translations),
-              "examples": [{"query": text, "target": target, "translation": out}
+              "translation_failures": memo.failures,
+              "examples": [{"query": text, "target": target, "translation": out if not isinstance(out, Exception) else f"failed: {out}"}
                            for (text, target), out in list(memo.cache.items())[:8]]}
     for result in results:
         base = result["latency"]["hybrid"]["search_seconds"]
