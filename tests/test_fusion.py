@@ -64,7 +64,7 @@ def test_the_gate_needs_a_known_language_outside_the_documents(english, settings
     same = ask("How do I install software packages?", settings, "en")
     assert any(h.fulltext_rank is not None for h in same)
     # a share, not all or nothing: half the full-text weight
-    half = ask(GERMAN, settings, "de", FUSION="rrf", LANGUAGE_MISMATCH_WEIGHT=0.5)
+    half = ask(GERMAN, settings, "de", FUSION="rrf", FULLTEXT_WEIGHT=1.0, LANGUAGE_MISMATCH_WEIGHT=0.5)
     scored = [h for h in half if h.fulltext_rank is not None and h.dense_rank is not None]
     assert scored and all(h.score == pytest.approx(1 / (60 + h.dense_rank) + 0.5 / (60 + h.fulltext_rank)) for h in scored)
 

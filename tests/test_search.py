@@ -35,7 +35,8 @@ def test_hits_carry_location_and_scores(sample):
     assert hit.dense_rank is not None and hit.fulltext_rank is not None and hit.score > 0
 
 
-def test_hybrid_fuses_both_rankings(sample):
+def test_hybrid_fuses_both_rankings(sample, settings):
+    settings.GOVAI = {**settings.GOVAI, "RETRIEVAL": {"FUSION": "rrf", "FULLTEXT_WEIGHT": 1.0}}
     result = search("emergency assistance one-off payment limit", collections=["sample"], top_k=5)
     best = result.hits[0]
     assert "Article 4" in best.heading_path
