@@ -21,6 +21,7 @@ from django.db.models import Value
 from govai_plugin.conf import govai_settings
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import Chunk, Collection, Document
+from govai_plugin.pii import Pseudonyms
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,9 @@ def detect(text: str, kind: str) -> tuple[str, float] | None:
     """``(code, confidence)`` of ``text`` (``kind``: ``"document"`` or ``"query"``), or ``None`` when unsure."""
     if not isinstance(text, str):
         return None
-    sample = text[: DOCUMENT_SAMPLE_CHARS + 1000].replace("\x00", "")[:DOCUMENT_SAMPLE_CHARS].strip()
+    sample = text[: DOCUMENT_SAMPLE_CHARS + 1000].replace("\x00", "")[:DOCUMENT_SAMPLE_CHARS]
+    # Placeholders of pseudonymised personal data ("[PERSON_1]") are ASCII in no language: leave them out.
+    sample = " ".join(Pseudonyms.PLACEHOLDER.sub(" ", sample).split())
     if not sample:
         return None
     started = time.perf_counter()

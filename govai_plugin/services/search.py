@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from govai_plugin.conf import govai_settings
-from govai_plugin.exceptions import GenerationError, GenerationUnavailable, InvalidRequest
+from govai_plugin.exceptions import GenerationError, GenerationUnavailable, GovAIError, InvalidRequest
 from govai_plugin.hooks.manager import get_hooks
 from govai_plugin.models import ApiClient
 from govai_plugin.services.access import resolve_readable
@@ -136,8 +136,13 @@ def translation_targets(query: SearchQuery) -> list[str]:
     if query.languages:
         documents = documents.filter(language__in=query.languages)
     counts = documents.exclude(language__in=["", "und"]).values("language").annotate(n=Count("id")).order_by("-n", "language")
-    targets = [row["language"] for row in counts if row["language"] != query.language]
+    own = _primary(query.language or "")
+    targets = [row["language"] for row in counts if _primary(row["language"]) != own]
     return targets[: govai_settings.RETRIEVAL["TRANSLATE_MAX_LANGUAGES"]]
+
+
+def _primary(language: str) -> str:
+    return language.strip().lower().replace("_", "-").split("-")[0]
 
 
 def bounded_translation(translation: object, original: str) -> str | None:
@@ -158,28 +163,35 @@ def _with_translations(hooks, result: SearchResult) -> list[SearchHit]:
     translation that fails is skipped (the rest go on unless the server is unavailable)."""
     from govai_plugin.defaults.retrieve import fuse
 
+    from govai_plugin.pii import Pseudonyms
+    from govai_plugin.services.answers import pseudonymise
+
     query, timings = result.query, result.timings
     rankings = [result.hits]
+    # The generation server never sees personal data: a search query is pseudonymised like a question
+    # (an ask()'s question already is), and the values are put back into the translation we search with.
+    pseudonyms = Pseudonyms()
+    outgoing = pseudonymise(hooks, query.text, pseudonyms)
     spent = {"translate": 0.0, "translated_retrieve": 0.0}
     for target in translation_targets(query):
         started = time.perf_counter()
         try:
-            translated = bounded_translation(hooks.translate_query(query.text, query.language, target), query.text)
-        except GenerationError as exc:
+            translated = bounded_translation(hooks.translate_query(outgoing, query.language, target), outgoing)
+        except GovAIError as exc:  # server down or slow, or not configured: search on untranslated
             spent["translate"] += time.perf_counter() - started
             result.translation_errors[target] = str(exc)[:200]
             logger.warning("query_translation_failed target=%s error=%s", target, exc)
-            if isinstance(exc, GenerationUnavailable):
+            if not isinstance(exc, GenerationError) or isinstance(exc, GenerationUnavailable):
                 break
             continue
         spent["translate"] += time.perf_counter() - started
         if translated is None:
             result.translation_errors[target] = "no usable translation"
             continue
+        translated = pseudonyms.restore(translated)
         result.translations[target] = translated
         started = time.perf_counter()
-        translated_query = replace(query, text=translated, language=target,
-                                   languages=query.languages or (target,))
+        translated_query = replace(query, text=translated, language=target, languages=(target,))
         embedding = hooks.embed_texts([translated], "query")[0] if query.mode != "fulltext" else None
         rankings.append(hooks.retrieve(translated_query, embedding))
         spent["translated_retrieve"] += time.perf_counter() - started
