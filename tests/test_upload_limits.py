@@ -169,6 +169,8 @@ from govai_plugin.hooks.manager import get_hooks
 
 setup_test_environment()
 get_hooks().embed_texts(["a passage of about a thousand characters " * 25] * 32, "document")  # model loaded, one full batch run
+from govai_plugin.services.language import detect
+detect("Ein Absatz in irgendeiner Sprache, wie ihn jede Suche erkennt.", "document")  # the detector's model, loaded once per process
 path, name, key, slug = sys.argv[1:5]
 app = WSGIHandler()
 
