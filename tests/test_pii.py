@@ -89,7 +89,8 @@ def test_no_personal_data_reaches_the_model_and_the_answer_gets_it_back(rules, l
     job = ask(question, collections=["rules"], case_context="Applicant born on 8 January 1980, phone +372 5123 4567.",
               names=["Mari Maasikas"])
     job = wait_final(job)
-    sent = json.dumps(llm.requests[-1]["body"])
+    assert len(llm.requests) >= 2  # the answerability judgement and the generation: neither may carry it
+    sent = json.dumps([r["body"] for r in llm.requests])
     for secret in ("Maasikas", "38001085718", "mari@example.ee", "1980", "5123"):
         assert secret not in sent
         assert secret not in job.question + job.case_context + json.dumps(job.prompt_messages)

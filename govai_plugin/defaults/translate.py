@@ -21,7 +21,7 @@ NAMES = {
     "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
     "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fi": "Finnish",
     "fr": "French", "ga": "Irish", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "hy": "Armenian",
-    "id": "Indonesian", "it": "Italian", "lt": "Lithuanian", "lv": "Latvian", "nb": "Norwegian Bokmål",
+    "id": "Indonesian", "it": "Italian", "lt": "Lithuanian", "lv": "Latvian", "mt": "Maltese", "ne": "Nepali", "nb": "Norwegian Bokmål",
     "nl": "Dutch", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak",
     "sl": "Slovenian", "so": "Somali", "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil",
     "tr": "Turkish", "uk": "Ukrainian", "zh": "Chinese",
